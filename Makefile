@@ -1,0 +1,24 @@
+# Every target installs what it needs first (scripts/bootstrap.sh is idempotent and quick on a second run).
+PY := .venv/bin/python
+export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/tools/node_modules/.bin:$(PATH)
+
+.PHONY: setup demo test bench lint clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+demo: setup
+	$(PY) -m airflow_provider_sky.demo
+
+test: setup
+	$(PY) -m ruff check airflow_provider_sky tests bench example_dags
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench.run_all
+
+lint: setup
+	$(PY) -m ruff check airflow_provider_sky tests bench example_dags
+
+clean:
+	rm -rf .venv .tools tools/node_modules .pytest_cache .ruff_cache

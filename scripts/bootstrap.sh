@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything the demo, tests and benchmarks need on a fresh Debian machine.
+# Idempotent: every step checks whether it is already done, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v tc >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/uv/bin/uv ]; then
+  echo "bootstrap: installing uv"
+  python3 -m pip install -q --target .tools/uv/lib uv >/dev/null 2>&1 || python3 -m pip install -q uv
+fi
+UV=$(command -v uv || true)
+if [ -z "$UV" ]; then
+  UV=".tools/uv/lib/bin/uv"
+fi
+
+if [ ! -f .venv/.synced ] || [ uv.lock -nt .venv/.synced ] || [ pyproject.toml -nt .venv/.synced ]; then
+  echo "bootstrap: syncing Python environment into .venv"
+  "$UV" sync --frozen --python 3.11 -q
+  touch .venv/.synced
+fi
+
+if [ ! -x tools/node_modules/.bin/azurite-blob ]; then
+  echo "bootstrap: installing Azurite"
+  (cd tools && npm install --no-audit --no-fund --silent >/dev/null)
+fi
+echo "bootstrap: ready"
