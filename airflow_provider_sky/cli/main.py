@@ -1,0 +1,60 @@
+"""`airflow-sky`: the provider's powers outside Airflow (cp, sync, plan, launch, janitor, catalog).
+
+Each subcommand lives in its own module exposing `register(subparsers)`; this file only wires
+them together and turns SkyUserError into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from airflow_provider_sky.errors import SkyUserError
+
+# Modules whose `register(subparsers)` adds subcommands, in the order `--help` lists them.
+SUBCOMMAND_MODULES = (
+    "airflow_provider_sky.cli.copy",
+    "airflow_provider_sky.cli.plan",
+    "airflow_provider_sky.cli.launch",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airflow-sky",
+        description="Move data between clouds and run batch tasks on the cheapest cloud.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a subcommand module not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except SkyUserError as exc:
+        print(f"airflow-sky: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("airflow-sky: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
