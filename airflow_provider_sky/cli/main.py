@@ -18,6 +18,8 @@ SUBCOMMAND_MODULES = (
     "airflow_provider_sky.cli.copy",
     "airflow_provider_sky.cli.plan",
     "airflow_provider_sky.cli.launch",
+    "airflow_provider_sky.cli.catalog",
+    "airflow_provider_sky.cli.janitor",
 )
 
 
