@@ -1,2 +1,83 @@
-def get_provider_info() -> dict:
-    return {"package-name": "airflow-provider-sky", "name": "Sky", "description": "Sky computing", "versions": ["0.1.0"]}
+"""Provider metadata read by Airflow through the `apache_airflow_provider` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PACKAGE = "airflow_provider_sky"
+VERSION = "0.1.0"
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-sky",
+        "name": "Sky Computing",
+        "description": (
+            "Cost-planned transfers between S3, GCS, Azure Blob and local storage, and batch tasks "
+            "launched on the cheapest cloud, region and instance with failover."
+        ),
+        "versions": [VERSION],
+        "integrations": [
+            {
+                "integration-name": "Sky Computing",
+                "external-doc-url": "https://github.com/skyplane-project/skyplane",
+                "tags": ["service"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Sky Computing",
+                "python-modules": [f"{PACKAGE}.operators.transfer", f"{PACKAGE}.operators.launch"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Sky Computing",
+                "python-modules": [f"{PACKAGE}.hooks.transfer", f"{PACKAGE}.hooks.planner"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Sky Computing",
+                "python-modules": [f"{PACKAGE}.triggers.launch"],
+            }
+        ],
+        "extra-links": [f"{PACKAGE}.links.storage.SkyDestinationLink"],
+        "connection-types": [
+            {
+                "hook-class-name": f"{PACKAGE}.hooks.planner.SkyPlannerHook",
+                "hook-name": "Sky Computing (planner defaults)",
+                "connection-type": "sky",
+                "conn-fields": {
+                    "grid_path": {
+                        "label": "Throughput grid CSV or testbed profile (optional)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Defaults to the packaged 2022 Skyplane measurements.",
+                    },
+                    "deny_regions": {
+                        "label": "Denied regions (comma-separated globs)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Data never transits these, e.g. aws:us-*,azure:*",
+                    },
+                    "allow_regions": {
+                        "label": "Allowed relay regions (comma-separated globs)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "max_instances_per_region": {
+                        "label": "Max gateway VMs per region",
+                        "schema": {"type": ["integer", "null"], "default": 8},
+                    },
+                    "catalog_dir": {
+                        "label": "SkyPilot v8 catalog directory (optional)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
+                    "relabeling": {},
+                    "placeholders": {},
+                },
+            }
+        ],
+        "asset-uris": [],
+    }
