@@ -1,0 +1,279 @@
+"""The embedded default cloud: every "VM" is an OpenSSH ``sshd`` on a loopback port.
+
+Each VM gets its own directory (host key, config, authorized key, home), its own sshd process
+group, and an environment marker (``SKY_LOCAL_VM``, set for every session with ``SetEnv``) so
+terminate can find and kill detached jobs that left sshd's process group.
+
+Regions and zones are plain names (``local-a``, ``local-a1``...) with a capacity, so failover can
+be exercised without a cloud. Capacity comes from ``options["capacity"]`` or the environment
+variable ``SKY_LOCAL_CAPACITY`` (JSON text, or a path to a JSON file), e.g.
+``{"local-a1": 0, "local-a2": 0, "local-b1": 1}``:
+
+- a **zone** key caps the VMs alive in that zone; going over raises :class:`CapacityError`;
+- a **region** key caps the VMs alive in the whole region; going over raises
+  :class:`QuotaError` (region-scoped, as a cloud quota would be);
+- names not listed have no limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from airflow_provider_sky.errors import SkyError, SkyUserError
+from airflow_provider_sky.launch.backends.base import (
+    TAG_CLUSTER,
+    CapacityError,
+    Instance,
+    ProvisionRequest,
+    QuotaError,
+)
+from airflow_provider_sky.launch.ssh import generate_keypair
+
+CLOUD = "local"
+ENV_CAPACITY = "SKY_LOCAL_CAPACITY"
+ENV_MARKER = "SKY_LOCAL_VM"
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
+
+
+def sshd_path() -> str | None:
+    """Absolute path of sshd (it refuses to start from a relative path), or None."""
+    for path in SSHD_CANDIDATES:
+        if os.access(path, os.X_OK):
+            return path
+    found = shutil.which("sshd")
+    return os.path.abspath(found) if found else None
+
+
+def vms_root() -> Path:
+    from airflow_provider_sky.launch.state import state_root
+
+    root = state_root() / "local-vms"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def load_capacity(options: Mapping[str, Any]) -> dict[str, int]:
+    """Capacity map from options, else from ``SKY_LOCAL_CAPACITY`` (JSON or file path)."""
+    if options.get("capacity") is not None:
+        return {str(k): int(v) for k, v in dict(options["capacity"]).items()}
+    raw = os.environ.get(ENV_CAPACITY, "").strip()
+    if not raw:
+        return {}
+    text = raw if raw.startswith("{") else Path(raw).read_text()
+    try:
+        return {str(k): int(v) for k, v in json.loads(text).items()}
+    except (ValueError, AttributeError) as exc:
+        raise SkyUserError(
+            f"{ENV_CAPACITY} is not a JSON object of name -> count",
+            'set it like {"local-a1": 0, "local-b1": 2} or to the path of such a file',
+        ) from exc
+
+
+def _alive(meta: Mapping[str, Any]) -> bool:
+    try:
+        proc = psutil.Process(int(meta["pid"]))
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, KeyError, ValueError):
+        return False
+
+
+def _all_meta() -> list[dict[str, Any]]:
+    out = []
+    for meta_path in vms_root().glob("*/meta.json"):
+        try:
+            out.append(json.loads(meta_path.read_text()))
+        except (OSError, ValueError):
+            continue  # a VM being created or removed right now
+    return out
+
+
+def _check_capacity(request: ProvisionRequest, capacity: Mapping[str, int]) -> None:
+    alive = [m for m in _all_meta() if _alive(m)]
+    if request.region in capacity:
+        used = sum(1 for m in alive if m["region"] == request.region)
+        if used + request.num_nodes > capacity[request.region]:
+            raise QuotaError(
+                f"local region {request.region} quota is {capacity[request.region]} VMs, "
+                f"{used} in use, {request.num_nodes} requested",
+                cloud=CLOUD, region=request.region, zone=request.zone, code="QuotaExceeded",
+            )
+    zone = request.zone or request.region
+    if zone in capacity:
+        used = sum(1 for m in alive if (m["zone"] or m["region"]) == zone)
+        if used + request.num_nodes > capacity[zone]:
+            raise CapacityError(
+                f"local zone {zone} has capacity for {capacity[zone]} VMs, {used} in use, "
+                f"{request.num_nodes} requested",
+                cloud=CLOUD, region=request.region, zone=request.zone, code="InsufficientCapacity",
+            )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sshd_config(vm_dir: Path, port: int, instance_id: str) -> str:
+    return "\n".join([
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {vm_dir / 'ssh_host_ed25519_key'}",
+        f"AuthorizedKeysFile {vm_dir / 'authorized_keys'}",
+        f"PidFile {vm_dir / 'sshd.pid'}",
+        "UsePAM no",
+        "StrictModes no",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        "PrintMotd no",
+        "LogLevel ERROR",
+        "Subsystem sftp internal-sftp",
+        f"SetEnv {ENV_MARKER}={instance_id}",
+        "",
+    ])
+
+
+def _start_vm(request: ProvisionRequest, rank: int) -> Instance:
+    sshd = sshd_path()
+    if sshd is None:
+        raise SkyUserError(
+            "OpenSSH sshd is not installed", "run scripts/bootstrap.sh (Debian: openssh-server)"
+        )
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege-separation dir sshd insists on
+    instance_id = f"{request.cluster_name}-{rank}-{uuid.uuid4().hex[:6]}"
+    vm_dir = vms_root() / instance_id
+    (vm_dir / "home").mkdir(parents=True, mode=0o700)
+    if request.host_key_private:
+        host_private, host_public = request.host_key_private, request.host_key_public
+    else:
+        host_private, host_public = generate_keypair(comment=instance_id)
+    key_file = vm_dir / "ssh_host_ed25519_key"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(host_private)
+    (vm_dir / "authorized_keys").write_text(request.ssh_public_key.strip() + "\n")
+    port = _free_port()
+    (vm_dir / "sshd_config").write_text(_sshd_config(vm_dir, port, instance_id))
+    with open(vm_dir / "sshd.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(vm_dir / "sshd_config")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    instance = Instance(
+        instance_id=instance_id, cloud=CLOUD, region=request.region, zone=request.zone,
+        instance_type=request.instance_type, state="running", ssh_host="127.0.0.1", ssh_port=port,
+        ssh_user=getpass.getuser(), host_key=host_public.split(" ")[0] + " " + host_public.split(" ")[1],
+        remote_root=str(vm_dir / "home"), sandboxed=True, tags=dict(request.tags), launched_at=time.time(),
+    )
+    meta = instance.to_dict() | {"pid": proc.pid, "use_spot": request.use_spot}
+    (vm_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    _wait_listening(proc, port, vm_dir)
+    return instance
+
+
+def _wait_listening(proc: subprocess.Popen, port: int, vm_dir: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            detail = (vm_dir / "sshd.log").read_text(errors="replace")[-500:]
+            raise SkyError(f"local sshd exited with {proc.returncode}: {detail.strip()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise SkyError(f"local sshd did not listen on port {port} within {timeout:.0f}s")
+
+
+def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instance]:
+    _check_capacity(request, load_capacity(options))
+    started: list[Instance] = []
+    try:
+        for rank in range(request.num_nodes):
+            started.append(_start_vm(request, rank))
+    except BaseException:
+        terminate(request.cluster_name, request.region, options)
+        raise
+    return started
+
+
+def describe(cluster_name: str, region: str, options: Mapping[str, Any]) -> list[Instance]:
+    out = []
+    for meta in _all_meta():
+        if meta.get("tags", {}).get(TAG_CLUSTER) != cluster_name:
+            continue
+        instance = Instance.from_dict(meta)
+        instance.state = "running" if _alive(meta) else "terminated"
+        out.append(instance)
+    return sorted(out, key=lambda i: i.instance_id)
+
+
+def _kill_vm(vm_dir: Path, meta: Mapping[str, Any]) -> None:
+    victims: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(ENV_MARKER) == meta["instance_id"]:
+                victims.append(proc)
+        except psutil.Error:
+            continue
+    try:
+        os.killpg(int(meta["pid"]), signal.SIGTERM)
+        victims.append(psutil.Process(int(meta["pid"])))
+    except (ProcessLookupError, psutil.Error, PermissionError):
+        pass
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(victims, timeout=3)
+    shutil.rmtree(vm_dir, ignore_errors=True)
+
+
+def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> None:
+    for meta in _all_meta():
+        if meta.get("tags", {}).get(TAG_CLUSTER) == cluster_name:
+            _kill_vm(vms_root() / meta["instance_id"], meta)
+
+
+def terminate_instance(instance_id: str) -> None:
+    """Delete one VM by id (the janitor's path for VMs whose cluster record is gone)."""
+    meta_path = vms_root() / instance_id / "meta.json"
+    if meta_path.exists():
+        _kill_vm(meta_path.parent, json.loads(meta_path.read_text()))
+
+
+def preempt(instance_id: str) -> None:
+    """Simulate a spot preemption: the VM vanishes but its record stays until terminate."""
+    meta = json.loads((vms_root() / instance_id / "meta.json").read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(int(meta["pid"]), signal.SIGKILL)
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(ENV_MARKER) == instance_id:
+                proc.kill()
+        except psutil.Error:
+            continue
+
+
+def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
+    out = []
+    for meta in _all_meta():
+        instance = Instance.from_dict(meta)
+        instance.state = "running" if _alive(meta) else "terminated"
+        out.append(instance)
+    return out
