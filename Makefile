@@ -8,7 +8,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	$(PY) -m airflow_provider_sky.demo
+	$(PY) -m airflow_provider_sky.devtools.demo
 
 test: setup
 	$(PY) -m ruff check airflow_provider_sky tests bench example_dags
