@@ -15,7 +15,7 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all $(BENCH)
 
 lint: setup
 	$(PY) -m ruff check airflow_provider_sky tests bench example_dags
