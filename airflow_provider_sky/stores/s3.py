@@ -1,0 +1,359 @@
+"""Amazon S3 (and S3-compatible endpoints such as moto or MinIO) as an ObjectStore.
+
+One boto3 client per store: botocore clients are thread-safe, and their connection pool is sized
+for the engine's thread pool. Every write carries Content-MD5 so S3 itself rejects corrupted
+bytes (BadDigest), and multipart parts carry their own. Checksums are requested only "when
+required" so S3-compatible servers that do not know the newer x-amz-checksum headers still work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
+
+from airflow_provider_sky.credentials import AwsCredentials
+from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
+from airflow_provider_sky.stores._common import (
+    DEFAULT_PAGE_SIZE,
+    POOL_SIZE,
+    b64_to_hex,
+    is_plain_md5,
+    lower_keys,
+    md5_b64,
+    probe_key,
+    strip_quotes,
+)
+from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
+
+_BAD_CREDENTIALS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "TokenRefreshRequired",
+    "AuthFailure",
+}
+_DENIED = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem"}
+_WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+_MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
+_KMS = {"aws:kms", "aws:kms:dsse"}
+
+
+class S3Store(ObjectStore):
+    """Every bucket reachable with one set of AWS credentials (one endpoint, one region)."""
+
+    scheme = "s3"
+    # S3's own rules: 5 MiB minimum for all but the last part, 5 GiB maximum, 10,000 parts.
+    part_limits = PartLimits(min_part_size=5 * 1024**2, max_part_size=5 * 1024**3, max_parts=10_000)
+
+    def __init__(
+        self, credentials: AwsCredentials, *, page_size: int = DEFAULT_PAGE_SIZE, pool_size: int = POOL_SIZE
+    ) -> None:
+        self._credentials = credentials
+        self._page_size = page_size
+        try:
+            session = boto3.session.Session(
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+                region_name=credentials.region_name,
+                profile_name=credentials.profile_name,
+            )
+        except ProfileNotFound as exc:
+            raise SkyUserError(
+                f"AWS profile {credentials.profile_name!r} is not configured on this machine",
+                "create it with `aws configure --profile NAME`, or remove profile_name "
+                "from the aws connection's extras",
+            ) from exc
+        config = Config(
+            max_pool_connections=pool_size,
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=10,
+            read_timeout=120,
+            # Path-style URLs work on every S3-compatible endpoint; AWS itself prefers virtual hosts.
+            s3={"addressing_style": "path"} if credentials.endpoint_url else {},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._client = session.client(
+            "s3", endpoint_url=credentials.endpoint_url, verify=credentials.verify, config=config
+        )
+        region = self._client.meta.region_name
+        self._where = (
+            f"endpoint {credentials.endpoint_url}" if credentials.endpoint_url else f"region {region}"
+        )
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def check_bucket(self, bucket: str, *, write: bool) -> None:
+        with self._translate(bucket, write=write):
+            self._client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+            if write:
+                # A multipart upload started and aborted at once proves s3:PutObject and
+                # s3:AbortMultipartUpload while leaving no object behind.
+                key = probe_key()
+                upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+                self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self._page_size}
+        )
+        with self._translate(bucket):
+            for page in pages:  # each iteration fetches one page: the listing is never held whole
+                for item in page.get("Contents", ()):
+                    etag = strip_quotes(item.get("ETag"))
+                    yield ObjectInfo(
+                        key=item["Key"],
+                        size=item["Size"],
+                        etag=etag,
+                        mtime=item["LastModified"].timestamp(),
+                        checksums=_checksums(etag),
+                    )
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            head = self._client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _code(exc) in _MISSING_KEY:
+                return None
+            raise self._error(exc, bucket, f"stat s3://{bucket}/{key}") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, bucket, f"stat s3://{bucket}/{key}") from exc
+        return _info_from_head(key, head)
+
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            response = self._client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
+            )
+            return response["Body"].read()
+        except ClientError as exc:
+            if _code(exc) == "InvalidRange":
+                return b""  # offset at or past the end: nothing left to read
+            raise self._error(exc, bucket, f"read s3://{bucket}/{key}") from exc
+        except BotoCoreError as exc:
+            raise self._error(exc, bucket, f"read s3://{bucket}/{key}") from exc
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def put(self, bucket: str, key: str, data: bytes, md5: bytes, metadata: Mapping[str, str]) -> ObjectInfo:
+        with self._translate(bucket, write=True, what=f"s3://{bucket}/{key}"):
+            response = self._client.put_object(
+                Bucket=bucket, Key=key, Body=data, ContentMD5=md5_b64(md5), Metadata=lower_keys(metadata)
+            )
+        etag = strip_quotes(response.get("ETag"))
+        if _etag_contradicts(response, md5):
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._client.delete_object(Bucket=bucket, Key=key)
+            raise IntegrityError(
+                f"s3://{bucket}/{key} was stored with MD5 {etag}, expected {md5.hex()}; "
+                "the object was deleted"
+            )
+        checksums = {"md5": md5.hex()} | ({"etag": etag} if etag else {})
+        return ObjectInfo(
+            key=key, size=len(data), etag=etag, checksums=checksums, metadata=lower_keys(metadata)
+        )
+
+    def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        with self._translate(bucket, write=True, what=f"s3://{bucket}/{key}"):
+            response = self._client.create_multipart_upload(
+                Bucket=bucket, Key=key, Metadata=lower_keys(metadata)
+            )
+        return _S3Upload(self, bucket, key, response["UploadId"])
+
+    def delete(self, bucket: str, key: str) -> None:
+        with self._translate(bucket, write=True, what=f"s3://{bucket}/{key}"):
+            self._client.delete_object(Bucket=bucket, Key=key)  # S3 answers 204 for a missing key too
+
+    def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
+        aborted = 0
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        with self._translate(bucket, write=True):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", ()):
+                    with contextlib.suppress(ClientError):  # finished or aborted by someone else meanwhile
+                        self._client.abort_multipart_upload(
+                            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        aborted += 1
+        return aborted
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _translate(self, bucket: str, *, write: bool = False, what: str = "") -> Iterator[None]:
+        """Turn botocore failures into SkyUserError (the user can fix it) or StoreError."""
+        try:
+            yield
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, bucket, what or f"access s3://{bucket}", write=write) from exc
+
+    def _error(self, exc: Exception, bucket: str, action: str, *, write: bool = False) -> Exception:
+        code = _code(exc) if isinstance(exc, ClientError) else ""
+        where = self._where
+        if code == "NoSuchBucket":
+            return SkyUserError(
+                f"S3 bucket '{bucket}' does not exist ({where})",
+                f"create it with `aws s3 mb s3://{bucket}`, or check the bucket name and the "
+                "connection's region/endpoint",
+            )
+        if code in _BAD_CREDENTIALS:
+            return SkyUserError(
+                f"S3 rejected the credentials used for bucket '{bucket}' ({code}, {where})",
+                "check the access key id and secret (login/password or aws_access_key_id/"
+                "aws_secret_access_key extras) of the aws connection; they may be wrong, "
+                "expired or revoked",
+            )
+        if code in _DENIED:
+            needed = "s3:ListBucket, s3:GetObject"
+            if write:
+                needed += ", s3:PutObject, s3:AbortMultipartUpload, s3:ListBucketMultipartUploads"
+            return SkyUserError(
+                f"Access denied to S3 bucket '{bucket}' ({action}, {where})",
+                f"grant the connection's identity {needed} on arn:aws:s3:::{bucket} and "
+                f"arn:aws:s3:::{bucket}/*, or use a connection whose identity has them",
+            )
+        if code in _WRONG_REGION:
+            return SkyUserError(
+                f"S3 bucket '{bucket}' is in another region than the connection's ({where})",
+                "set region_name in the aws connection's extras to the bucket's region",
+            )
+        if isinstance(exc, NoCredentialsError):
+            return SkyUserError(
+                f"No AWS credentials found for S3 bucket '{bucket}'",
+                "set login/password (access key id/secret) on the aws connection, or give "
+                "the worker an instance role or AWS_PROFILE",
+            )
+        if isinstance(exc, EndpointConnectionError):
+            return SkyUserError(
+                f"Cannot reach S3 for bucket '{bucket}' ({where})",
+                "check endpoint_url/region_name in the aws connection and that the "
+                "service is running and reachable from the worker",
+            )
+        if code in ("BadDigest", "InvalidDigest"):
+            return IntegrityError(f"S3 rejected the bytes of {action}: they do not match their MD5 ({code})")
+        detail = f"{code}: {exc.response.get('Error', {}).get('Message', '')}" if code else type(exc).__name__
+        return StoreError(f"S3 {action} failed ({detail}, {where})")
+
+
+class _S3Upload(MultipartUpload):
+    """An S3 multipart upload; part ETags are collected under a lock from many threads."""
+
+    def __init__(self, store: S3Store, bucket: str, key: str, upload_id: str) -> None:
+        self._store, self._bucket, self._key = store, bucket, key
+        self.upload_id = upload_id
+        self._etags: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
+        store = self._store
+        with store._translate(
+            self._bucket, write=True, what=f"part {part_number} of s3://{self._bucket}/{self._key}"
+        ):
+            response = store._client.upload_part(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self.upload_id,
+                PartNumber=part_number,
+                Body=data,
+                ContentMD5=md5_b64(md5),
+            )
+        if _etag_contradicts(response, md5):
+            raise IntegrityError(
+                f"Part {part_number} of s3://{self._bucket}/{self._key} was stored with MD5 "
+                f"{strip_quotes(response.get('ETag'))}, expected {md5.hex()}"
+            )
+        with self._lock:
+            self._etags[part_number] = response["ETag"]
+
+    def complete(self) -> ObjectInfo:
+        if not self._etags:  # S3 needs at least one part; an empty object is one empty part
+            self.upload_part(1, 0, b"", bytes.fromhex("d41d8cd98f00b204e9800998ecf8427e"))
+        with self._lock:
+            parts = [{"ETag": etag, "PartNumber": n} for n, etag in sorted(self._etags.items())]
+        store = self._store
+        with store._translate(self._bucket, write=True, what=f"complete s3://{self._bucket}/{self._key}"):
+            store._client.complete_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+            )
+        info = store.stat(self._bucket, self._key)
+        if info is None:
+            raise StoreError(f"s3://{self._bucket}/{self._key} is missing right after its upload completed")
+        return info
+
+    def abort(self) -> None:
+        try:
+            self._store._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self.upload_id
+            )
+        except ClientError as exc:
+            if _code(exc) != "NoSuchUpload":  # already aborted or completed: nothing to undo
+                raise self._store._error(
+                    exc, self._bucket, f"abort upload to s3://{self._bucket}/{self._key}", write=True
+                ) from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _etag_contradicts(response: Mapping[str, Any], md5: bytes) -> bool:
+    """True when the server's ETag is a plain MD5 that differs from ours.
+
+    S3 already rejects a body that does not match Content-MD5 (BadDigest); this second look
+    catches servers that ignore the header (moto does). KMS-encrypted objects have opaque ETags.
+    """
+    etag = strip_quotes(response.get("ETag"))
+    if response.get("ServerSideEncryption") in _KMS or response.get("SSECustomerAlgorithm"):
+        return False
+    return is_plain_md5(etag) and etag.lower() != md5.hex()
+
+
+def _checksums(etag: str | None, *, encrypted_with_kms: bool = False) -> dict[str, str]:
+    """The ETag always; also "md5" when the ETag is a plain MD5 of the bytes (not multipart, not KMS)."""
+    if not etag:
+        return {}
+    checksums = {"etag": etag}
+    if is_plain_md5(etag) and not encrypted_with_kms:
+        checksums["md5"] = etag.lower()
+    return checksums
+
+
+def _info_from_head(key: str, head: Mapping[str, Any]) -> ObjectInfo:
+    etag = strip_quotes(head.get("ETag"))
+    kms = head.get("ServerSideEncryption") in _KMS or bool(head.get("SSECustomerAlgorithm"))
+    checksums = _checksums(etag, encrypted_with_kms=kms)
+    crc32c = head.get("ChecksumCRC32C")
+    if crc32c and "-" not in crc32c and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+        checksums["crc32c"] = b64_to_hex(crc32c) or ""
+    modified = head.get("LastModified")
+    return ObjectInfo(
+        key=key,
+        size=int(head.get("ContentLength", 0)),
+        etag=etag,
+        mtime=modified.timestamp() if modified else None,
+        checksums=checksums,
+        metadata=lower_keys(head.get("Metadata")),
+    )
