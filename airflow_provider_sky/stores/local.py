@@ -1,0 +1,336 @@
+"""`file://` as an object store: the embedded default, and the fastest way to test the engine.
+
+Mapping: the bucket is always "" and a key is the absolute path without its leading '/', so
+`file:///data/a.bin` is key `data/a.bin`.
+
+Keys that cannot round-trip through a POSIX path are refused, never renamed: a leading '/', a
+repeated '/', a trailing '/' on a non-empty object, or a '.'/'..' segment. Silently
+collapsing `a//b` onto `a/b` could make two source objects overwrite each other, so
+the engine checks every key up front and raises one SkyUserError listing the offenders
+(`bad_keys`). Zero-byte keys ending in '/' are folder markers that other stores
+create; the engine skips them for a file:// destination (directories appear on their own).
+
+Writes are atomic: bytes go into a hidden temp file (`.sky-part-<id>`) next to the target,
+parts land with pwrite in any order from any thread, and `complete` fsyncs and renames. A
+killed run leaves only temp files, which `list` hides and `abort_stale_uploads` removes.
+
+Metadata (user metadata and our `sky-*` stamps) lives in one user xattr (`user.sky.meta`, JSON).
+On a filesystem without user xattrs it is dropped: copies still work and `sync` compares
+size and mtime instead of stamps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+
+from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
+from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
+
+TEMP_PREFIX = ".sky-part-"
+XATTR_NAME = "user.sky.meta"
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be a file path, or None when it maps cleanly."""
+    if not key:
+        return "empty key"
+    if "\0" in key:
+        return "contains a NUL byte"
+    if key.startswith("/"):
+        return "leading '/'"
+    if "//" in key:
+        return "repeated '/'"
+    if key.endswith("/"):
+        return "trailing '/'"
+    if any(part in (".", "..") for part in key.split("/")):
+        return "'.' or '..' segment"
+    if any(part.startswith(TEMP_PREFIX) for part in key.split("/")):
+        return f"name starts with {TEMP_PREFIX!r}, reserved for unfinished writes"
+    return None
+
+
+def bad_keys_error(bad: list[tuple[str, str]], total_bad: int, destination: str) -> SkyUserError:
+    """One error naming the keys a file:// destination cannot hold, and what to do."""
+    shown = "; ".join(f"{k!r} ({why})" for k, why in bad)
+    more = f" and {total_bad - len(bad)} more" if total_bad > len(bad) else ""
+    return SkyUserError(
+        f"{total_bad} source key(s) cannot become file paths under {destination}: {shown}{more}",
+        "rename those objects at the source (no leading, repeated or trailing '/', no '.' or '..'), "
+        "or copy to an object store destination, which keeps keys exactly",
+    )
+
+
+def _etag(st: os.stat_result) -> str:
+    """Changes whenever the file's content may have changed (mtime or size), like a web server's."""
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
+class LocalStore(ObjectStore):
+    """Directories as buckets; thread-safe; no state but an xattr-support flag."""
+
+    scheme = "file"
+    part_limits = PartLimits(min_part_size=1, max_part_size=2**62, max_parts=10_000_000)
+
+    def __init__(self, *, fsync: bool = True) -> None:
+        self.fsync = fsync
+        self._xattrs = True
+
+    # -- paths -----------------------------------------------------------------------------
+    @staticmethod
+    def path_of(key: str) -> str:
+        return "/" + key
+
+    def _checked_path(self, bucket: str, key: str) -> str:
+        self._check_bucket_name(bucket)
+        why = key_problem(key)
+        if why:
+            raise bad_keys_error([(key, why)], 1, "file:///")
+        return "/" + key
+
+    @staticmethod
+    def _check_bucket_name(bucket: str) -> None:
+        if bucket:
+            raise SkyUserError(f"file:// has no buckets, got {bucket!r}", "write file:///absolute/path")
+
+    # -- metadata --------------------------------------------------------------------------
+    def _read_meta(self, path: str) -> dict[str, str]:
+        if not self._xattrs:
+            return {}
+        try:
+            raw = os.getxattr(path, XATTR_NAME)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                self._xattrs = False
+            return {}
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+
+    def _write_meta(self, fd: int, metadata: Mapping[str, str]) -> None:
+        if not metadata or not self._xattrs:
+            return
+        try:
+            os.setxattr(fd, XATTR_NAME, json.dumps(dict(metadata), sort_keys=True).encode())
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise StoreError(f"Cannot store metadata on a local file: {exc}") from exc
+            self._xattrs = False
+
+    def _info(self, key: str, path: str, st: os.stat_result) -> ObjectInfo:
+        return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime, {}, self._read_meta(path))
+
+    # -- ObjectStore -----------------------------------------------------------------------
+    def check_bucket(self, bucket: str, *, write: bool) -> None:
+        self._check_bucket_name(bucket)
+
+    def check_writable(self, key: str) -> None:
+        """Fail before copying if the destination path cannot be created by this user."""
+        path = "/" + key.rstrip("/")
+        probe = path
+        while probe and not os.path.lexists(probe):
+            probe = os.path.dirname(probe)
+        probe = probe or "/"
+        if probe != path and not os.path.isdir(probe):
+            raise SkyUserError(
+                f"Cannot write under file://{path}: file://{probe} is a file, not a directory",
+                "choose a destination path whose parents are directories",
+            )
+        target_dir = probe if os.path.isdir(probe) else os.path.dirname(probe)
+        if not os.access(target_dir, os.W_OK | os.X_OK):
+            raise SkyUserError(
+                f"No permission to write in file://{target_dir}",
+                "choose a directory you own, or grant write permission on it",
+            )
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        self._check_bucket_name(bucket)
+        head, _, name_prefix = prefix.rpartition("/")
+        yield from self._walk("/" + head if head else "/", head + "/" if head else "", name_prefix)
+
+    def _walk(self, dir_path: str, key_prefix: str, name_prefix: str) -> Iterator[ObjectInfo]:
+        try:
+            with os.scandir(dir_path) as it:
+                entries = [
+                    e for e in it if e.name.startswith(name_prefix) and not e.name.startswith(TEMP_PREFIX)
+                ]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except PermissionError as exc:
+            raise SkyUserError(f"No permission to list file://{dir_path}", "grant read permission") from exc
+        sortable = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if not is_dir and not entry.is_file():
+                    continue  # sockets, fifos, dangling links
+            except OSError:
+                continue
+            # A directory sorts as "name/" so keys come out in true lexicographic order.
+            sortable.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
+        sortable.sort(key=lambda t: t[0])
+        for sort_name, entry, is_dir in sortable:
+            if is_dir:
+                yield from self._walk(entry.path, key_prefix + sort_name, "")
+                continue
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            yield self._info(key_prefix + entry.name, entry.path, st)
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        self._check_bucket_name(bucket)
+        if not key or key.endswith("/"):
+            return None
+        path = "/" + key
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(path):
+            return None
+        return self._info(key, path, st)
+
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        self._check_bucket_name(bucket)
+        fd = os.open("/" + key, os.O_RDONLY)
+        try:
+            data = os.pread(fd, length, offset)
+            if len(data) < length:  # short reads happen on some filesystems; finish the range
+                parts = [data]
+                got = len(data)
+                while got < length:
+                    more = os.pread(fd, length - got, offset + got)
+                    if not more:
+                        break
+                    parts.append(more)
+                    got += len(more)
+                data = b"".join(parts)
+            return data
+        finally:
+            os.close(fd)
+
+    def put(self, bucket: str, key: str, data: bytes, md5: bytes, metadata: Mapping[str, str]) -> ObjectInfo:
+        upload = self.start_multipart(bucket, key, metadata)
+        try:
+            if data:
+                upload.upload_part(1, 0, data, md5)
+            elif hashlib.md5(b"").digest() != md5:
+                raise IntegrityError(f"MD5 mismatch writing empty object {key!r}")
+            return upload.complete()
+        except BaseException:
+            upload.abort()
+            raise
+
+    def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> LocalUpload:
+        path = self._checked_path(bucket, key)
+        directory = os.path.dirname(path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise SkyUserError(
+                f"Cannot create file://{path}: a parent of it is a file",
+                "remove that file or choose another destination",
+            ) from exc
+        except PermissionError as exc:
+            raise SkyUserError(
+                f"No permission to create file://{directory}", "grant write permission"
+            ) from exc
+        if os.path.isdir(path):
+            raise SkyUserError(
+                f"Cannot write file://{path}: a directory has that name",
+                "remove the directory or choose another destination key",
+            )
+        return LocalUpload(self, key, path, dict(metadata))
+
+    def delete(self, bucket: str, key: str) -> None:
+        path = self._checked_path(bucket, key)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
+        self._check_bucket_name(bucket)
+        head = prefix.rpartition("/")[0]
+        count = 0
+        for root, _dirs, files in os.walk("/" + head if head else "/"):
+            for name in files:
+                if name.startswith(TEMP_PREFIX):
+                    try:
+                        os.unlink(os.path.join(root, name))
+                        count += 1
+                    except FileNotFoundError:
+                        pass
+            if not prefix:
+                break  # never walk the whole filesystem for an empty prefix
+        return count
+
+
+class LocalUpload(MultipartUpload):
+    """A hidden temp file beside the target; parts are pwrite'n at their offsets."""
+
+    def __init__(self, store: LocalStore, key: str, path: str, metadata: dict[str, str]) -> None:
+        self._store = store
+        self._key = key
+        self._path = path
+        self.upload_id = uuid.uuid4().hex
+        self._temp = os.path.join(os.path.dirname(path), TEMP_PREFIX + self.upload_id)
+        self._metadata = metadata
+        self._lock = threading.Lock()
+        self._parts: dict[int, tuple[int, int]] = {}
+        self._done = False
+        self._fd: int | None = os.open(self._temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
+        if hashlib.md5(data).digest() != md5:
+            raise IntegrityError(
+                f"Part {part_number} of {self._key!r} does not match the MD5 computed when it was read"
+            )
+        fd = self._fd
+        if fd is None:
+            raise StoreError(f"Upload of {self._key!r} was already finished or aborted")
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            written += os.pwrite(fd, view[written:], offset + written)
+        with self._lock:
+            self._parts[part_number] = (offset, len(data))
+
+    def complete(self) -> ObjectInfo:
+        with self._lock:
+            fd = self._fd
+            if fd is None or self._done:
+                raise StoreError(f"Upload of {self._key!r} was already finished or aborted")
+            end = 0
+            for number in sorted(self._parts):
+                offset, length = self._parts[number]
+                if offset != end:
+                    raise StoreError(f"Upload of {self._key!r} has a gap before part {number}")
+                end += length
+            os.ftruncate(fd, end)
+            self._store._write_meta(fd, self._metadata)
+            if self._store.fsync:
+                os.fsync(fd)
+            os.close(fd)
+            self._fd = None
+            os.replace(self._temp, self._path)
+            self._done = True
+        st = os.stat(self._path)
+        return ObjectInfo(self._key, st.st_size, _etag(st), st.st_mtime, {}, dict(self._metadata))
+
+    def abort(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if not self._done:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._temp)

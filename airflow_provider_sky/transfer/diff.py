@@ -1,0 +1,115 @@
+"""Copy, skip or delete: the per-object decisions of `cp` and `sync`.
+
+The source and destination listings are merged as two sorted streams, so memory stays
+constant however many objects there are. Mapping source keys onto the destination prefix
+preserves order (a shared prefix is swapped), which is what makes the merge valid.
+
+How "same object" is decided, strongest evidence first:
+1. our stamps: the destination was written by us from this exact source version
+   (`sky-source-etag` == source etag and `sky-size` == size) -> a verified copy;
+2. a checksum both sides report: CRC32C (native or our `sky-crc32c` stamp), then MD5;
+3. same store type and equal etags;
+4. otherwise size, and the destination being at least as new as the source (as `aws s3 sync`).
+`cp` skips only on (1): it re-copies anything it cannot prove it wrote, so a rerun after a
+failure resumes but an object modified at the destination is overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from airflow_provider_sky.stores.base import METADATA_CRC32C, METADATA_SIZE, METADATA_SOURCE_ETAG, ObjectInfo
+from airflow_provider_sky.transfer.listing import KeyMapping
+
+
+@dataclass(frozen=True)
+class Action:
+    """One decision. `source` is None for deletes; `destination` is None when nothing exists there."""
+
+    kind: Literal["copy", "skip", "delete"]
+    dst_key: str
+    reason: str
+    source: ObjectInfo | None = None
+    destination: ObjectInfo | None = None
+
+
+def source_crc32c(info: ObjectInfo) -> str | None:
+    """The whole-object CRC32C a store reports natively, else our stamp if it matches the size."""
+    native = info.checksums.get("crc32c")
+    if native:
+        return native.lower()
+    stamped = info.metadata.get(METADATA_CRC32C)
+    if stamped and info.metadata.get(METADATA_SIZE) == str(info.size):
+        return stamped.lower()
+    return None
+
+
+def is_verified_copy(src: ObjectInfo, dst: ObjectInfo) -> bool:
+    """True when `dst` carries our stamps for exactly this version of `src`."""
+    return (
+        src.etag is not None
+        and dst.size == src.size
+        and dst.metadata.get(METADATA_SOURCE_ETAG) == src.etag
+        and dst.metadata.get(METADATA_SIZE) == str(src.size)
+    )
+
+
+def compare(src: ObjectInfo, dst: ObjectInfo, same_store_type: bool) -> tuple[bool, str]:
+    """(same, why) for sync; see the module docstring for the order of evidence."""
+    if dst.size != src.size:
+        return False, "size differs"
+    if is_verified_copy(src, dst):
+        return True, "verified copy of this source version"
+    src_crc, dst_crc = source_crc32c(src), source_crc32c(dst)
+    if src_crc and dst_crc:
+        return (src_crc == dst_crc), ("crc32c matches" if src_crc == dst_crc else "crc32c differs")
+    src_md5, dst_md5 = src.checksums.get("md5"), dst.checksums.get("md5")
+    if src_md5 and dst_md5:
+        return (src_md5 == dst_md5), ("md5 matches" if src_md5 == dst_md5 else "md5 differs")
+    if same_store_type and src.etag and src.etag == dst.etag:
+        return True, "etag matches"
+    if src.mtime is not None and dst.mtime is not None:
+        if dst.mtime >= src.mtime:
+            return True, "same size, destination not older"
+        return False, "source is newer"
+    return False, "no comparable checksum"
+
+
+def plan_actions(
+    sources: Iterator[ObjectInfo],
+    destinations: Iterator[ObjectInfo],
+    mapping: KeyMapping,
+    *,
+    mode: str,
+    delete: bool,
+    same_store_type: bool,
+) -> Iterator[Action]:
+    """Merge two key-ordered listings into actions, in destination key order."""
+    src_item = _mapped_next(sources, mapping)
+    dst_item = next(destinations, None)
+    while src_item is not None or dst_item is not None:
+        if dst_item is None or (src_item is not None and src_item[0] < dst_item.key):
+            assert src_item is not None
+            yield Action("copy", src_item[0], "missing at destination", src_item[1])
+            src_item = _mapped_next(sources, mapping)
+        elif src_item is None or dst_item.key < src_item[0]:
+            if delete:
+                yield Action("delete", dst_item.key, "not in source", None, dst_item)
+            dst_item = next(destinations, None)
+        else:
+            key, src = src_item
+            if mode == "cp":
+                same = is_verified_copy(src, dst_item)
+                why = "verified copy of this source version" if same else "cp overwrites"
+            else:
+                same, why = compare(src, dst_item, same_store_type)
+            yield Action("skip" if same else "copy", key, why, src, dst_item)
+            src_item = _mapped_next(sources, mapping)
+            dst_item = next(destinations, None)
+
+
+def _mapped_next(sources: Iterator[ObjectInfo], mapping: KeyMapping) -> tuple[str, ObjectInfo] | None:
+    info = next(sources, None)
+    return None if info is None else (mapping.dst_key(info.key), info)

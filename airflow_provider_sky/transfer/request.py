@@ -1,0 +1,66 @@
+"""What to copy and how: one plain, serialisable request shared by the CLI, operator and gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from airflow_provider_sky.errors import SkyUserError
+
+MiB = 1024 * 1024
+Mode = Literal["cp", "sync"]
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """One source copied to one or more destinations.
+
+    - `mode="cp"` copies every object, except ones a previous run already wrote and verified
+      (their `sky-source-etag`/`sky-size` stamps match the source); `mode="sync"` also skips
+      objects whose size and checksum (or size and mtime) already match.
+    - `delete=True` (sync only) removes destination objects the source does not have.
+    - Memory for object bytes stays below `concurrency * chunk_size` (chunks grow only when
+      a store's part limits demand it).
+    """
+
+    source: str
+    destinations: tuple[str, ...]
+    mode: Mode = "cp"
+    delete: bool = False
+    chunk_size: int = 16 * MiB
+    concurrency: int = 16
+    multipart_threshold: int = 16 * MiB
+    dry_run: bool = False
+    small_batch_objects: int = 32  # small objects per worker task: fewer hand-offs per object
+    extra: dict[str, Any] = field(default_factory=dict)  # room for gateway/operator hints
+
+    @classmethod
+    def build(cls, source: str, destination: str | Sequence[str], **kwargs: Any) -> CopyRequest:
+        """Accept one destination or a list, and validate the numbers once, here."""
+        dests = (destination,) if isinstance(destination, str) else tuple(destination)
+        request = cls(source=source, destinations=dests, **kwargs)
+        request.validate()
+        return request
+
+    def validate(self) -> None:
+        if not self.destinations:
+            raise SkyUserError("No destination given", "pass at least one destination URI")
+        if self.mode not in ("cp", "sync"):
+            raise SkyUserError(f"Unknown copy mode {self.mode!r}", "use mode='cp' or mode='sync'")
+        if self.delete and self.mode != "sync":
+            raise SkyUserError("delete=True only applies to sync", "use mode='sync' with delete=True")
+        for name in ("chunk_size", "concurrency", "multipart_threshold", "small_batch_objects"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise SkyUserError(f"{name}={value!r} is not a positive integer", f"pass {name} >= 1")
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes of object data allowed in flight at once."""
+        return self.concurrency * self.chunk_size
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["destinations"] = list(self.destinations)
+        return data

@@ -1,0 +1,140 @@
+"""Reader and writer stages, and the byte budget that bounds memory between them.
+
+A stage is a small class over one store and bucket, so a gateway can run a Reader on one
+machine and a Writer on another and ship (chunk, digest) pairs between them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from airflow_provider_sky.errors import IntegrityError
+from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore
+from airflow_provider_sky.transfer.checksum import ChunkDigest, crc32c_hex, digest
+from airflow_provider_sky.transfer.diff import source_crc32c
+from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob, stamps
+
+
+class Stopped(Exception):
+    """Internal: the run is stopping (failure elsewhere or cancellation); drop this work."""
+
+
+class ByteBudget:
+    """A semaphore counted in bytes: at most `limit` bytes of chunk data are held at once.
+
+    A request above the limit (a part forced larger by store rules) waits for an empty budget
+    and then runs alone, so progress is always possible.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int, stopping: Callable[[], bool]) -> None:
+        with self._cond:
+            while self.used and self.used + n > self.limit:
+                if stopping():
+                    raise Stopped
+                self._cond.wait(0.1)
+            self.used += n
+            self.peak = max(self.peak, self.used)
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Bytes read from the source and their checksums, computed right after the read."""
+
+    job: ChunkJob
+    data: bytes
+    digest: ChunkDigest
+
+
+class Reader:
+    """Reads chunks from one source bucket."""
+
+    def __init__(self, store: ObjectStore, bucket: str) -> None:
+        self.store, self.bucket = store, bucket
+
+    def read(self, key: str, job: ChunkJob) -> Chunk:
+        data = self.store.read_range(self.bucket, key, job.offset, job.length) if job.length else b""
+        if len(data) != job.length:
+            raise IntegrityError(
+                f"Read {len(data)} bytes instead of {job.length} at offset {job.offset} of {key!r}: "
+                "the source object changed while being copied"
+            )
+        return Chunk(job, data, digest(data))
+
+
+def _mismatch(kind: str, where: str, key: str, expected: str, got: str) -> IntegrityError:
+    return IntegrityError(
+        f"{kind} of {key!r} {where}: expected {expected}, got {got}; the copy was discarded"
+    )
+
+
+def check_against_source(job: ObjectJob, crc: int, md5_whole: bytes | None) -> bool:
+    """Compare what we read with the checksum the source reports; True when one was compared."""
+    checked = False
+    expected_crc = source_crc32c(job.source)
+    if expected_crc:
+        if expected_crc != crc32c_hex(crc):
+            raise _mismatch("CRC32C", "read from the source", job.source.key, expected_crc, crc32c_hex(crc))
+        checked = True
+    expected_md5 = job.source.checksums.get("md5")
+    if md5_whole is not None and expected_md5:
+        if expected_md5.lower() != md5_whole.hex():
+            raise _mismatch("MD5", "read from the source", job.source.key, expected_md5, md5_whole.hex())
+        checked = True
+    return checked
+
+
+def check_written(info: ObjectInfo, job: ObjectJob, crc: int, md5_whole: bytes | None) -> bool:
+    """Compare the destination's own report of the written object with what we read."""
+    checked = False
+    if info.size != job.source.size:
+        raise _mismatch("Size", "at the destination", job.dst_key, str(job.source.size), str(info.size))
+    dst_crc = info.checksums.get("crc32c")
+    if dst_crc:
+        if dst_crc.lower() != crc32c_hex(crc):
+            raise _mismatch("CRC32C", "at the destination", job.dst_key, crc32c_hex(crc), dst_crc)
+        checked = True
+    dst_md5 = info.checksums.get("md5")
+    if md5_whole is not None and dst_md5:
+        if dst_md5.lower() != md5_whole.hex():
+            raise _mismatch("MD5", "at the destination", job.dst_key, md5_whole.hex(), dst_md5)
+        checked = True
+    return checked
+
+
+class Writer:
+    """Writes verified objects into one destination bucket; never leaves a bad object behind."""
+
+    def __init__(self, store: ObjectStore, bucket: str) -> None:
+        self.store, self.bucket = store, bucket
+
+    def put(self, job: ObjectJob, chunk: Chunk) -> bool:
+        """Write a whole small object; returns True when a whole-object checksum was compared."""
+        md5_whole = chunk.digest.md5
+        compared = check_against_source(job, chunk.digest.crc32c, md5_whole)
+        metadata = stamps(job.source, crc32c_hex(chunk.digest.crc32c))
+        info = self.store.put(self.bucket, job.dst_key, chunk.data, md5_whole, metadata)
+        return self.after_write(info, job, chunk.digest.crc32c, md5_whole) or compared
+
+    def start(self, job: ObjectJob) -> MultipartUpload:
+        return self.store.start_multipart(self.bucket, job.dst_key, stamps(job.source, None))
+
+    def after_write(self, info: ObjectInfo, job: ObjectJob, crc: int, md5_whole: bytes | None) -> bool:
+        """Check the written object; delete it (and raise) if it does not match what was read."""
+        try:
+            return check_written(info, job, crc, md5_whole)
+        except IntegrityError:
+            self.store.delete(self.bucket, job.dst_key)
+            raise
