@@ -417,6 +417,7 @@ class TaskSpec:
     envs: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     inputs: dict[str, float] = field(default_factory=dict)
+    input_regions: dict[str, str] = field(default_factory=dict)  # bucket URI -> its region, when known
     outputs: dict[str, float] = field(default_factory=dict)
     estimated_runtime_hours: float = 1.0
     extras: dict[str, Any] = field(default_factory=dict)
@@ -452,6 +453,7 @@ class TaskSpec:
             if key not in TOP_LEVEL_KEYS and key not in PASSTHROUGH_TOP_LEVEL_KEYS:
                 raise _unknown_key_error(key, "the task", TOP_LEVEL_KEYS + PASSTHROUGH_TOP_LEVEL_KEYS)
         num_nodes = data.get("num_nodes")
+        inputs, input_regions = _parse_sizes(data.get("inputs"), "inputs")
         runtime = data.get("estimated_runtime_hours", 1.0)
         try:
             runtime = float(runtime)
@@ -471,8 +473,9 @@ class TaskSpec:
             run=_parse_command(data.get("run"), "run"),
             envs=_parse_str_map(data.get("envs"), "envs"),
             secrets=_parse_str_map(data.get("secrets"), "secrets"),
-            inputs=_parse_sizes(data.get("inputs"), "inputs"),
-            outputs=_parse_sizes(data.get("outputs"), "outputs"),
+            inputs=inputs,
+            input_regions=input_regions,
+            outputs=_parse_sizes(data.get("outputs"), "outputs")[0],
             estimated_runtime_hours=runtime,
             extras={k: data[k] for k in PASSTHROUGH_TOP_LEVEL_KEYS if k in data},
         )
@@ -502,9 +505,14 @@ class TaskSpec:
         for key in ("workdir", "setup", "run"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
-        for key in ("file_mounts", "envs", "secrets", "inputs", "outputs"):
+        for key in ("file_mounts", "envs", "secrets", "outputs"):
             if getattr(self, key):
                 out[key] = dict(getattr(self, key))
+        if self.inputs:
+            out["inputs"] = {
+                uri: {"size_gb": gb, "region": self.input_regions[uri]} if uri in self.input_regions else gb
+                for uri, gb in self.inputs.items()
+            }
         if self.estimated_runtime_hours != 1.0:
             out["estimated_runtime_hours"] = self.estimated_runtime_hours
         out.update(self.extras)
@@ -558,15 +566,25 @@ def _parse_str_map(value: Any, key: str) -> dict[str, str]:
     return out
 
 
-def _parse_sizes(value: Any, key: str) -> dict[str, float]:
+def _parse_sizes(value: Any, key: str) -> tuple[dict[str, float], dict[str, str]]:
+    """``{uri: GB}`` (SkyPilot's form) or ``{uri: {size_gb: GB, region: REGION}}`` (ours, for placement)."""
     if value is None:
-        return {}
+        return {}, {}
     if not isinstance(value, Mapping):
         raise _fail(
             f"{key} must be a mapping of bucket URI to size in GB", f"write {key}: {{s3://bucket/data: 100}}"
         )
-    out = {}
-    for uri, size in value.items():
+    sizes: dict[str, float] = {}
+    regions: dict[str, str] = {}
+    for uri, item in value.items():
+        size = item
+        if isinstance(item, Mapping):
+            unknown = [k for k in item if k not in ("size_gb", "region")]
+            if unknown:
+                raise _unknown_key_error(unknown[0], f"{key}[{uri!r}]", ("size_gb", "region"))
+            size = item.get("size_gb")
+            if item.get("region") is not None:
+                regions[str(uri)] = str(item["region"])
         try:
             gb = float(size)
         except (TypeError, ValueError):
@@ -575,5 +593,5 @@ def _parse_sizes(value: Any, key: str) -> dict[str, float]:
             raise _fail(
                 f"{key}[{uri!r}] size {size!r} is not a number of GB", "write the size in GB, e.g. 250"
             )
-        out[str(uri)] = gb
-    return out
+        sizes[str(uri)] = gb
+    return sizes, regions
