@@ -1,0 +1,58 @@
+"""`airflow-sky launch TASK.yaml`: plan (and with no --dry-run, run) a task on the cheapest cloud."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from airflow_provider_sky.launch.optimizer import optimize
+from airflow_provider_sky.launch.task import TaskSpec
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "launch",
+        help="run a SkyPilot-style task on the cheapest feasible cloud, region and instance",
+        description="Plan a task from price catalogs; --dry-run prints the ranked plan and exits.",
+    )
+    parser.add_argument("task", metavar="TASK.yaml", help="task file (SkyPilot task YAML keys)")
+    parser.add_argument("--dry-run", action="store_true", help="print the ranked plan, launch nothing")
+    parser.add_argument(
+        "--cloud",
+        action="append",
+        choices=("aws", "gcp", "azure", "local"),
+        help="search only this cloud (repeat)",
+    )
+    parser.add_argument("--deny-region", action="append", default=[], metavar="GLOB", help="e.g. 'aws:us-*'")
+    parser.add_argument(
+        "--allow-region", action="append", default=None, metavar="GLOB", help="e.g. 'gcp:europe-*'"
+    )
+    parser.add_argument(
+        "--catalog-dir", metavar="DIR", help="SkyPilot v8 catalog dir, e.g. ~/.sky/catalogs/v8"
+    )
+    parser.add_argument("--top", type=int, default=10, help="rows of the plan table to print (default 10)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    task = TaskSpec.from_yaml(args.task)
+    plan = optimize(
+        task,
+        clouds=args.cloud,
+        deny_regions=args.deny_region,
+        allow_regions=args.allow_region,
+        catalog_dir=args.catalog_dir,
+    )
+    print(plan.table(limit=args.top))
+    print()
+    print(plan.explain())
+    if args.dry_run:
+        return 0
+    try:
+        runner = importlib.import_module("airflow_provider_sky.launch.runner")
+        launch_task = runner.launch_task
+    except (ModuleNotFoundError, AttributeError):
+        print("airflow-sky: the launch runner is not available in this build; use --dry-run to plan only.")
+        return 1
+    result = launch_task(task, plan, failover=True, log=print)
+    return 0 if result is None or getattr(result, "ok", True) else 1
