@@ -1,0 +1,190 @@
+"""Fixtures for launch tests: private state dir, sshd availability, moto EC2 with capacity errors.
+
+Every test here runs with its own ``SKY_STATE_DIR`` and, afterwards, must leave nothing behind:
+no sshd or job process started by the test, no local VM directory, no cluster state dir, no
+running moto instance. The leak check kills what it finds, then fails the test, so one leak
+cannot cascade into the next test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from airflow_provider_sky.launch.backends import local
+from airflow_provider_sky.launch.plan import Candidate, LaunchPlan
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``live`` tests unless real credentials are configured (even in CI)."""
+    for item in items:
+        marker = item.get_closest_marker("live")
+        if marker is None:
+            continue
+        needs = marker.kwargs.get("env", ())
+        if not needs or not all(os.environ.get(name) for name in needs):
+            item.add_marker(pytest.mark.skip(reason=f"live test: set {', '.join(needs)} to run"))
+
+
+@pytest.fixture(scope="session")
+def sshd_available() -> str:
+    """Path of sshd; a missing sshd skips locally but FAILS in CI, where it must be installed."""
+    path = local.sshd_path()
+    if path is None:
+        message = "OpenSSH sshd not found (run scripts/bootstrap.sh)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _leaked_processes() -> list[psutil.Process]:
+    me = psutil.Process()
+    leaked = [p for p in me.children(recursive=True) if _name(p) in ("sshd", "sshd-session", "bash")]
+    for proc in psutil.process_iter():
+        try:
+            if local.ENV_MARKER in proc.environ() and proc not in leaked:
+                leaked.append(proc)
+        except psutil.Error:
+            continue
+    return [p for p in leaked if _running(p)]
+
+
+def _name(proc: psutil.Process) -> str:
+    try:
+        return proc.name()
+    except psutil.Error:
+        return ""
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def sky_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Private state dir per test, and the no-leftovers check after it."""
+    root = tmp_path / "sky-state"
+    monkeypatch.setenv("SKY_STATE_DIR", str(root))
+    monkeypatch.delenv(local.ENV_CAPACITY, raising=False)
+    yield root
+    deadline = time.monotonic() + 3
+    leaked = _leaked_processes()
+    while leaked and time.monotonic() < deadline:  # processes already killed may take a moment
+        time.sleep(0.05)
+        leaked = _leaked_processes()
+    vms = sorted(p.name for p in (root / "local-vms").glob("*")) if (root / "local-vms").exists() else []
+    clusters = sorted(p.name for p in (root / "clusters").glob("*")) if (root / "clusters").exists() else []
+    for proc in leaked:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    assert not leaked, f"test left processes running: {[(p.pid, _name(p)) for p in leaked]}"
+    assert not vms, f"test left local VM dirs: {vms}"
+    assert not clusters, f"test left cluster state dirs: {clusters}"
+
+
+@pytest.fixture
+def make_local_plan():
+    """Build a plan over local zones, e.g. ``make_local_plan("local-a1", "local-b1")``."""
+    return local_plan
+
+
+def local_candidates(*zones: str, spot: bool = False, price: float = 0.01) -> list[Candidate]:
+    """Candidates on the local cloud: zone ``local-a1`` belongs to region ``local-a``."""
+    return [Candidate("local", z[:-1], z, "local-small", spot, price, total_hourly_usd=price) for z in zones]
+
+
+def local_plan(*zones: str, spot: bool = False, name: str = "test") -> LaunchPlan:
+    return LaunchPlan(name, local_candidates(*zones, spot=spot))
+
+
+# --------------------------------------------------------------------------- moto EC2
+
+
+class MotoEC2:
+    """A moto server whose RunInstances fails in the zones/regions written to its config."""
+
+    def __init__(self, endpoint: str, config: Path) -> None:
+        self.endpoint = endpoint
+        self.config = config
+
+    def fail(self, capacity: list[str] = (), quota: list[str] = ()) -> None:  # type: ignore[assignment]
+        self.config.write_text(json.dumps({"capacity": list(capacity), "quota": list(quota)}))
+
+    def client(self, region: str):
+        import boto3
+
+        return boto3.client("ec2", region_name=region, endpoint_url=self.endpoint)
+
+    def live_instances(self, region: str) -> list[str]:
+        out = []
+        pages = self.client(region).describe_instances(
+            Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+        )
+        for reservation in pages["Reservations"]:
+            out += [i["InstanceId"] for i in reservation["Instances"]]
+        return out
+
+
+@pytest.fixture(scope="session")
+def moto_ec2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoEC2]:
+    config = tmp_path_factory.mktemp("moto") / "capacity.json"
+    config.write_text("{}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(config.parent / "moto.log", "wb")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "moto_capacity.py"), str(port), str(config)],
+        stdout=log, stderr=log, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                pytest.fail(f"moto did not start: {(config.parent / 'moto.log').read_text()[-800:]}")
+            time.sleep(0.1)
+    try:
+        yield MotoEC2(f"http://127.0.0.1:{port}", config)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        log.close()
+
+
+AWS_REGIONS = ("us-east-1", "us-west-2")
+
+
+@pytest.fixture
+def moto_ec2(moto_ec2_server: MotoEC2, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoEC2]:
+    """The moto server with fake credentials and no injected errors; asserts no VM is left after."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    moto_ec2_server.fail()
+    yield moto_ec2_server
+    moto_ec2_server.fail()
+    left = {r: moto_ec2_server.live_instances(r) for r in AWS_REGIONS}
+    for region, ids in left.items():
+        if ids:
+            moto_ec2_server.client(region).terminate_instances(InstanceIds=ids)
+    assert not any(left.values()), f"test left EC2 instances running: {left}"
