@@ -1,0 +1,407 @@
+"""Azure Blob Storage (and Azurite) as an ObjectStore, for one storage account.
+
+The URI's "bucket" is a container. Multipart writes are block-blob writes: each part is a
+staged block, and `complete` commits the block list with the metadata. Until that commit
+nothing is visible, so `abort` has nothing to delete: Azure discards uncommitted blocks by
+itself (after a week, or at the next commit to the same blob name), and there is no API to
+remove them earlier. `abort_stale_uploads` therefore has nothing to do and returns 0.
+
+Integrity: for every write the service returns the MD5 it computed over the bytes it received;
+we compare it with the MD5 taken when the bytes were read at the source, which checks the
+transport and the memory in between with one hash on the server and none here.
+
+Metadata names must be C# identifiers on Azure, so '-' is stored as '_' and our `sky_*` stamps
+are turned back into `sky-*` when read.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.core.pipeline.transport import RequestsTransport
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings
+
+from airflow_provider_sky.credentials import AzureCredentials
+from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
+from airflow_provider_sky.stores._common import (
+    DEFAULT_PAGE_SIZE,
+    OCTET_STREAM,
+    POOL_SIZE,
+    is_reserved,
+    probe_key,
+    strip_quotes,
+)
+from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
+
+_MAX_SINGLE_REQUEST = 256 * 1024**2  # puts and ranged reads up to this size are one request
+_BAD_CREDENTIALS = {"AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation"}
+_DENIED = {
+    "AuthorizationPermissionMismatch",
+    "AuthorizationResourceTypeMismatch",
+    "AuthorizationServiceMismatch",
+    "AuthorizationSourceIPMismatch",
+    "AuthorizationProtocolMismatch",
+    "InsufficientAccountPermissions",
+}
+
+
+class AzureBlobStore(ObjectStore):
+    """Every container of one storage account."""
+
+    scheme = "azure"
+    # Block blobs: up to 50,000 blocks of up to 4000 MiB each, no minimum block size.
+    part_limits = PartLimits(min_part_size=1, max_part_size=4000 * 1024**2, max_parts=50_000)
+
+    def __init__(
+        self,
+        account: str,
+        credentials: AzureCredentials,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        self.account = account
+        self._page_size = page_size
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+        transport = RequestsTransport(
+            session=session, session_owner=False, connection_timeout=10, read_timeout=120
+        )
+        options: dict[str, Any] = {
+            "transport": transport,
+            "max_single_put_size": _MAX_SINGLE_REQUEST,
+            "max_single_get_size": _MAX_SINGLE_REQUEST,
+            "max_chunk_get_size": _MAX_SINGLE_REQUEST,
+        }
+        self._client = _service_client(account, credentials, options)
+        self._where = f"account '{account}', endpoint {_safe_url(self._client.url)}"
+
+    # -- checks -----------------------------------------------------------------------------------
+
+    def check_bucket(self, bucket: str, *, write: bool) -> None:
+        container = self._client.get_container_client(bucket)
+        with self._translate(bucket, f"list azure://{self.account}/{bucket}", write=write):
+            next(iter(container.list_blobs(results_per_page=1).by_page()), None)
+            if write:
+                # A tiny reserved blob written and deleted proves write and delete permission.
+                blob = container.get_blob_client(probe_key())
+                blob.upload_blob(b"", overwrite=True)
+                blob.delete_blob()
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        container = self._client.get_container_client(bucket)
+        items = container.list_blobs(
+            name_starts_with=prefix or None, include=["metadata"], results_per_page=self._page_size
+        )
+        with self._translate(bucket, f"list azure://{self.account}/{bucket}/{prefix}"):
+            for page in items.by_page():  # one request per page
+                for props in page:
+                    if not is_reserved(props.name, prefix):
+                        yield _info(props)
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo | None:
+        if _dot_segment(key):
+            return None  # such a name cannot exist on Azure (see _check_key)
+        blob = self._client.get_blob_client(bucket, key)
+        try:
+            return _info(blob.get_blob_properties())
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise self._error(exc, bucket, f"stat {self._uri(bucket, key)}") from exc
+
+    def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        _check_key(self._uri(bucket, key))
+        blob = self._client.get_blob_client(bucket, key)
+        try:
+            return blob.download_blob(offset=offset, length=length, max_concurrency=1).readall()
+        except HttpResponseError as exc:
+            if exc.status_code == 416:
+                return b""  # offset at or past the end
+            raise self._error(exc, bucket, f"read {self._uri(bucket, key)}") from exc
+        except AzureError as exc:
+            raise self._error(exc, bucket, f"read {self._uri(bucket, key)}") from exc
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def put(self, bucket: str, key: str, data: bytes, md5: bytes, metadata: Mapping[str, str]) -> ObjectInfo:
+        _check_key(self._uri(bucket, key))
+        blob = self._client.get_blob_client(bucket, key)
+        with self._translate(bucket, f"write {self._uri(bucket, key)}", write=True):
+            response = blob.upload_blob(
+                data,
+                length=len(data),
+                overwrite=True,
+                metadata=_to_azure(metadata),
+                content_settings=ContentSettings(content_type=OCTET_STREAM),
+                max_concurrency=1,
+            )
+        if not _md5_matches(response, data, md5):
+            with contextlib.suppress(AzureError):
+                blob.delete_blob()
+            raise IntegrityError(
+                f"{self._uri(bucket, key)} was stored with different bytes than were read "
+                f"(MD5 {md5.hex()} expected); the blob was deleted"
+            )
+        etag = strip_quotes(response.get("etag"))
+        modified = response.get("last_modified")
+        return ObjectInfo(
+            key=key,
+            size=len(data),
+            etag=etag,
+            mtime=modified.timestamp() if modified else None,
+            checksums={"md5": md5.hex(), **({"etag": etag} if etag else {})},
+            metadata=_from_azure(_to_azure(metadata)),
+        )
+
+    def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        _check_key(self._uri(bucket, key))
+        return _AzureUpload(self, bucket, key, metadata)
+
+    def delete(self, bucket: str, key: str) -> None:
+        blob = self._client.get_blob_client(bucket, key)
+        with (
+            contextlib.suppress(ResourceNotFoundError),
+            self._translate(bucket, f"delete {self._uri(bucket, key)}", write=True),
+        ):
+            blob.delete_blob()
+
+    def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
+        """Nothing to abort: uncommitted blocks are invisible and expire by themselves (module doc)."""
+        return 0
+
+    def close(self) -> None:
+        self._client.close()
+        self._session.close()
+
+    # -- errors -----------------------------------------------------------------------------------
+
+    def _uri(self, bucket: str, key: str) -> str:
+        return f"azure://{self.account}/{bucket}/{key}"
+
+    @contextlib.contextmanager
+    def _translate(self, bucket: str, action: str, *, write: bool = False) -> Iterator[None]:
+        try:
+            yield
+        except AzureError as exc:
+            raise self._error(exc, bucket, action, write=write) from exc
+
+    def _error(self, exc: Exception, bucket: str, action: str, *, write: bool = False) -> Exception:
+        raw_code = getattr(exc, "error_code", "") or ""
+        code = str(getattr(raw_code, "value", raw_code))  # the SDK reports a str enum
+        where = self._where
+        if code == "ContainerNotFound" or (
+            isinstance(exc, ResourceNotFoundError) and action.startswith("list")
+        ):
+            return SkyUserError(
+                f"Azure container '{bucket}' does not exist ({where})",
+                f"create it with `az storage container create --account-name {self.account} "
+                f"--name {bucket}`, or check the container name and the connection's account",
+            )
+        if code in _BAD_CREDENTIALS or (isinstance(exc, ClientAuthenticationError) and code not in _DENIED):
+            return SkyUserError(
+                f"Azure rejected the credentials used for container '{bucket}' ({code or 'authentication'}, "
+                f"{where})",
+                "check the wasb connection's account key / connection string / SAS token (a SAS token may "
+                "have expired) or its service principal (tenant_id, client id and secret)",
+            )
+        if code == "AuthorizationFailure":
+            # Azure uses it for firewall rules and disabled shared keys, Azurite for bad signatures.
+            return SkyUserError(
+                f"Azure refused the credentials used for container '{bucket}' "
+                f"(AuthorizationFailure, {where})",
+                "check the wasb connection's account key / connection string / SAS token, and that the "
+                "account's firewall and 'allow shared key access' settings admit this worker",
+            )
+        if code in _DENIED or getattr(exc, "status_code", None) == 403:
+            needed = "Storage Blob Data Contributor" if write else "Storage Blob Data Reader"
+            return SkyUserError(
+                f"Access denied to Azure container '{bucket}' ({action}, {where})",
+                f"grant the connection's identity the '{needed}' role on the container, or use a SAS token "
+                f"with {'read, write, delete and list' if write else 'read and list'} permissions",
+            )
+        if isinstance(exc, ServiceRequestError):
+            return SkyUserError(
+                f"Cannot reach Azure Blob Storage for container '{bucket}' ({where})",
+                "check the wasb connection's account URL / connection string and that the service is "
+                "reachable from the worker",
+            )
+        reason = code or type(exc).__name__
+        return StoreError(f"Azure {action} failed ({reason}, {where})")
+
+
+class _AzureUpload(MultipartUpload):
+    """A block-blob write: parts are staged blocks, committed in part order."""
+
+    def __init__(self, store: AzureBlobStore, bucket: str, key: str, metadata: Mapping[str, str]) -> None:
+        self._store, self._bucket, self._key = store, bucket, key
+        self._metadata = _to_azure(metadata)
+        self.upload_id = uuid.uuid4().hex
+        self._blob = store._client.get_blob_client(bucket, key)
+        self._blocks: set[int] = set()
+        self._lock = threading.Lock()
+
+    def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
+        uri = self._store._uri(self._bucket, self._key)
+        with self._store._translate(self._bucket, f"stage part {part_number} of {uri}", write=True):
+            response = self._blob.stage_block(self._block_id(part_number), data, length=len(data))
+        if not _md5_matches(response, data, md5):
+            raise IntegrityError(f"Part {part_number} of {uri} arrived with different bytes than were read")
+        with self._lock:
+            self._blocks.add(part_number)
+
+    def complete(self) -> ObjectInfo:
+        with self._lock:
+            blocks = [BlobBlock(self._block_id(n)) for n in sorted(self._blocks)]
+        uri = self._store._uri(self._bucket, self._key)
+        with self._store._translate(self._bucket, f"commit {uri}", write=True):
+            self._blob.commit_block_list(
+                blocks, metadata=self._metadata, content_settings=ContentSettings(content_type=OCTET_STREAM)
+            )
+        info = self._store.stat(self._bucket, self._key)
+        if info is None:
+            raise StoreError(f"{uri} is missing right after its block list was committed")
+        return info
+
+    def abort(self) -> None:
+        """Nothing was committed, so nothing is visible; the service expires the staged blocks."""
+
+    def _block_id(self, part_number: int) -> str:
+        # Every block id of one blob must have the same length; the upload id keeps ids of two
+        # concurrent or abandoned uploads to the same name apart.
+        return base64.b64encode(f"{self.upload_id}-{part_number:06d}".encode()).decode()
+
+
+def _service_client(
+    account: str, credentials: AzureCredentials, options: dict[str, Any]
+) -> BlobServiceClient:
+    """A client for `account` from whichever credential form the connection holds."""
+    if credentials.connection_string:
+        fields = _connection_string_fields(credentials.connection_string)
+        _check_same_account(account, fields.get("accountname"), "connection string")
+        try:
+            return BlobServiceClient.from_connection_string(credentials.connection_string, **options)
+        except ValueError as exc:
+            raise SkyUserError(
+                "The Azure connection string is malformed",
+                "copy it again from the storage account's 'Access keys' page",
+            ) from exc
+    account_url = credentials.account_url or f"https://{account}.blob.core.windows.net"
+    credential: Any
+    if credentials.sas_token:
+        token = credentials.sas_token
+        if token.startswith("http"):  # a full SAS URL: account URL and token in one
+            return BlobServiceClient(account_url=token, **options)
+        credential = token.lstrip("?")
+    elif credentials.account_key:
+        _check_same_account(account, credentials.account_name, "account key")
+        credential = {
+            "account_name": credentials.account_name or account,
+            "account_key": credentials.account_key,
+        }
+    elif credentials.tenant_id and credentials.client_id and credentials.client_secret:
+        from azure.identity import ClientSecretCredential
+
+        credential = ClientSecretCredential(
+            credentials.tenant_id, credentials.client_id, credentials.client_secret
+        )
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return BlobServiceClient(account_url=account_url, credential=credential, **options)
+
+
+def _check_key(uri: str) -> None:
+    """Refuse names a URL cannot carry: HTTP clients collapse '.' and '..' path segments."""
+    if _dot_segment(uri.split("/", 4)[4]):
+        raise SkyUserError(
+            f"{uri} has a '.' or '..' path segment, which Azure Blob Storage cannot store unchanged",
+            "rename the source object, or copy it to an S3, GCS or file:// destination",
+        )
+
+
+def _dot_segment(key: str) -> bool:
+    return any(segment in (".", "..") for segment in key.split("/"))
+
+
+def _check_same_account(account: str, named: str | None, what: str) -> None:
+    if named and named.lower() != account.lower():
+        raise SkyUserError(
+            f"The Azure {what} is for storage account '{named}', but the URI names account '{account}'",
+            f"use a wasb connection for account '{account}' or fix the account in the URI",
+        )
+
+
+def _connection_string_fields(connection_string: str) -> dict[str, str]:
+    fields = {}
+    for part in connection_string.split(";"):
+        name, sep, value = part.partition("=")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def _safe_url(url: str) -> str:
+    """The endpoint without any query string (a SAS token lives there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def _md5_matches(response: Mapping[str, Any], data: bytes, md5: bytes) -> bool:
+    """Compare the MD5 the service computed on arrival; hash here only if it reported none."""
+    reported = response.get("content_md5")
+    if reported:
+        return bytes(reported) == md5
+    return hashlib.md5(data).digest() == md5
+
+
+def _to_azure(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower().replace("-", "_"): v for k, v in metadata.items()}
+
+
+def _from_azure(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    out = {}
+    for name, value in (metadata or {}).items():
+        name = name.lower()
+        out[name.replace("_", "-") if name.startswith("sky_") else name] = value
+    return out
+
+
+def _info(props: Any) -> ObjectInfo:
+    etag = strip_quotes(props.etag)
+    checksums = {"etag": etag} if etag else {}
+    content_md5 = props.content_settings.content_md5 if props.content_settings else None
+    if content_md5:
+        checksums["md5"] = bytes(content_md5).hex()
+    modified = props.last_modified
+    return ObjectInfo(
+        key=props.name,
+        size=int(props.size or 0),
+        etag=etag,
+        mtime=modified.timestamp() if modified else None,
+        checksums=checksums,
+        metadata=_from_azure(props.metadata),
+    )
