@@ -16,7 +16,7 @@ failure resumes but an object modified at the destination is overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,8 +85,13 @@ def plan_actions(
     mode: str,
     delete: bool,
     same_store_type: bool,
+    stat_destination: Callable[[str], ObjectInfo | None] | None = None,
 ) -> Iterator[Action]:
-    """Merge two key-ordered listings into actions, in destination key order."""
+    """Merge two key-ordered listings into actions, in destination key order.
+
+    Some listings (S3's) carry no user metadata, so our stamps are invisible there: when the
+    stamps would decide and are missing, `stat_destination` fetches the full object info.
+    """
     src_item = _mapped_next(sources, mapping)
     dst_item = next(destinations, None)
     while src_item is not None or dst_item is not None:
@@ -100,6 +105,8 @@ def plan_actions(
             dst_item = next(destinations, None)
         else:
             key, src = src_item
+            if stat_destination is not None and _needs_stamps(mode, src, dst_item):
+                dst_item = stat_destination(key) or dst_item
             if mode == "cp":
                 same = is_verified_copy(src, dst_item)
                 why = "verified copy of this source version" if same else "cp overwrites"
@@ -113,3 +120,14 @@ def plan_actions(
 def _mapped_next(sources: Iterator[ObjectInfo], mapping: KeyMapping) -> tuple[str, ObjectInfo] | None:
     info = next(sources, None)
     return None if info is None else (mapping.dst_key(info.key), info)
+
+
+def _needs_stamps(mode: str, src: ObjectInfo, dst: ObjectInfo) -> bool:
+    """True when only our stamps could decide and this listing entry does not show them."""
+    if METADATA_SOURCE_ETAG in dst.metadata or dst.size != src.size:
+        return False
+    if mode == "cp":
+        return True
+    both_crc = source_crc32c(src) and source_crc32c(dst)
+    both_md5 = src.checksums.get("md5") and dst.checksums.get("md5")
+    return not (both_crc or both_md5)

@@ -247,6 +247,7 @@ def _actions(
         mode=request.mode,
         delete=delete and request.delete,
         same_store_type=selection.uri.scheme == target.uri.scheme,
+        stat_destination=lambda key: target.store.stat(target.uri.bucket, key),
     )
 
 

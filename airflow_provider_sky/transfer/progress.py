@@ -181,12 +181,14 @@ class TerminalProgress:
         tty: bool | None = None,
         plain_interval: float = 10.0,
         show_actions: bool = False,
+        show_progress: bool = True,
         actions_stream: TextIO | None = None,
     ) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.plain_interval = plain_interval
         self.show_actions = show_actions
+        self.show_progress = show_progress
         self.actions_stream = actions_stream or sys.stdout
         self._last_plain = float("-inf")
         self._drawn = False
@@ -201,6 +203,8 @@ class TerminalProgress:
         print(line, file=self.actions_stream, flush=True)
 
     def on_progress(self, snapshot: ProgressSnapshot) -> None:
+        if not self.show_progress:
+            return
         if self.tty:
             filled = int(self.WIDTH * min(1.0, snapshot.fraction))
             bar = "#" * filled + "-" * (self.WIDTH - filled)
