@@ -160,7 +160,7 @@ def azure_credentials_from_connection(conn: ConnectionLike) -> AzureCredentials:
             client_id=conn.login or None,
             client_secret=conn.password or None,
         )
-    account_name = _account_from_url(account_url) or conn.login or None
+    account_name = conn.login or _account_from_url(account_url)
     key = field("shared_access_key")
     sas_token = field("sas_token")
     if sas_token and not key:
