@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             result = 1
         if result:
             failed.append(module_name)
-        print(f"=== {module_name}: {'FAILED' if result else 'ok'} in {time.monotonic() - started:.1f} s ===", flush=True)
+        outcome = "FAILED" if result else "ok"
+        print(f"=== {module_name}: {outcome} in {time.monotonic() - started:.1f} s ===", flush=True)
     if failed:
         print(f"\nFailed benchmarks: {', '.join(failed)}")
     return 1 if failed else 0

@@ -16,7 +16,9 @@ from typing import Any
 _MIGRATED_MARKER = ".sky-db-migrated"
 
 
-def prepare_airflow_home(home: str | os.PathLike[str] | None = None, dags_folder: str | os.PathLike[str] | None = None) -> Path:
+def prepare_airflow_home(
+    home: str | os.PathLike[str] | None = None, dags_folder: str | os.PathLike[str] | None = None
+) -> Path:
     """Point Airflow at a private home and dags folder, and migrate its sqlite DB once.
 
     Must run before anything reads Airflow's configuration for the first time when `home`

@@ -52,10 +52,9 @@ def create_demo_buckets(credentials: StoreCredentials, name: str = BUCKET) -> No
 
 def _summaries(dag_run: Any) -> list[tuple[str, Any]]:
     """The XCom return value of every task of the run, in task order."""
-    from sqlalchemy import select
-
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         rows = session.execute(

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.hooks.connections import store_credentials_from_connections
+from airflow_provider_sky.transfer.engine import run_copy
+from airflow_provider_sky.transfer.progress import ProgressSink
 from airflow_provider_sky.transfer.request import CopyRequest
+from airflow_provider_sky.transfer.summary import CopySummary
 from airflow_provider_sky.uri import ObjectURI, parse_uri
 
 
@@ -46,10 +48,10 @@ class SkyTransferHook(BaseHook):
             needed_schemes={uri.scheme for uri in uris},
         )
 
-    def copy(self, request: CopyRequest, *, progress: Any = None, cancel: threading.Event | None = None) -> Any:
+    def copy(
+        self, request: CopyRequest, *, progress: ProgressSink | None = None, cancel: threading.Event | None = None
+    ) -> CopySummary:
         """Run the copy in this process and return the engine's summary."""
-        from airflow_provider_sky.transfer.engine import run_copy
-
         uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
         credentials = self.get_credentials(uris)
         summary = run_copy(request, credentials, progress=progress, cancel=cancel)
