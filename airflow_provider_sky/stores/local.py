@@ -15,8 +15,9 @@ parts land with pwrite in any order from any thread, and `complete` fsyncs and r
 killed run leaves only temp files, which `list` hides and `abort_stale_uploads` removes.
 
 Metadata (user metadata and our `sky-*` stamps) lives in one user xattr (`user.sky.meta`, JSON).
-On a filesystem without user xattrs it is dropped: copies still work and `sync` compares
-size and mtime instead of stamps.
+The xattr also records the file's mtime and size at write time, so a file edited in place
+afterwards loses its stamps (and is recopied). On a filesystem without user xattrs metadata
+is dropped: copies still work and `sync` compares size and mtime instead of stamps.
 """
 
 from __future__ import annotations
@@ -100,7 +101,13 @@ class LocalStore(ObjectStore):
             raise SkyUserError(f"file:// has no buckets, got {bucket!r}", "write file:///absolute/path")
 
     # -- metadata --------------------------------------------------------------------------
-    def _read_meta(self, path: str) -> dict[str, str]:
+    def _read_meta(self, path: str, st: os.stat_result) -> dict[str, str]:
+        """The stored metadata; our `sky-*` stamps only while the file is as we wrote it.
+
+        A file edited in place keeps its xattrs, so the stamps would vouch for bytes we never
+        wrote: the xattr records the etag (mtime, size) at write time, and stamps are dropped
+        when the file no longer matches it.
+        """
         if not self._xattrs:
             return {}
         try:
@@ -110,23 +117,27 @@ class LocalStore(ObjectStore):
                 self._xattrs = False
             return {}
         try:
-            meta = json.loads(raw)
-        except ValueError:
+            stored = json.loads(raw)
+            meta = {str(k): str(v) for k, v in stored["metadata"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
             return {}
-        return {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {}
+        if stored.get("written_etag") != _etag(st):
+            meta = {k: v for k, v in meta.items() if not k.startswith("sky-")}
+        return meta
 
     def _write_meta(self, fd: int, metadata: Mapping[str, str]) -> None:
         if not metadata or not self._xattrs:
             return
+        stored = {"metadata": dict(metadata), "written_etag": _etag(os.fstat(fd))}
         try:
-            os.setxattr(fd, XATTR_NAME, json.dumps(dict(metadata), sort_keys=True).encode())
+            os.setxattr(fd, XATTR_NAME, json.dumps(stored, sort_keys=True).encode())
         except OSError as exc:
             if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
                 raise StoreError(f"Cannot store metadata on a local file: {exc}") from exc
             self._xattrs = False
 
     def _info(self, key: str, path: str, st: os.stat_result) -> ObjectInfo:
-        return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime, {}, self._read_meta(path))
+        return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime, {}, self._read_meta(path, st))
 
     # -- ObjectStore -----------------------------------------------------------------------
     def check_bucket(self, bucket: str, *, write: bool) -> None:
