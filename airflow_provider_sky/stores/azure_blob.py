@@ -183,8 +183,8 @@ class AzureBlobStore(ObjectStore):
     def delete(self, bucket: str, key: str) -> None:
         blob = self._client.get_blob_client(bucket, key)
         with (
-            contextlib.suppress(ResourceNotFoundError),
             self._translate(bucket, f"delete {self._uri(bucket, key)}", write=True),
+            contextlib.suppress(ResourceNotFoundError),
         ):
             blob.delete_blob()
 

@@ -132,8 +132,8 @@ class GcsStore(ObjectStore):
 
     def delete(self, bucket: str, key: str) -> None:
         with (
-            contextlib.suppress(api_exceptions.NotFound),
             self._translate(bucket, f"delete gs://{bucket}/{key}"),
+            contextlib.suppress(api_exceptions.NotFound),
         ):
             self._client.bucket(bucket).blob(key).delete(timeout=_TIMEOUT, retry=_RETRY)
 
