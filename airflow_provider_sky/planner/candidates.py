@@ -23,9 +23,7 @@ from airflow_provider_sky.planner.data import RegionGrid
 DEFAULT_LIMIT = 12
 
 
-def relay_scores(
-    grid: RegionGrid, src: int, dst: int, relays: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
+def relay_scores(grid: RegionGrid, src: int, dst: int, relays: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per-relay (rate Gbps per VM per hop, price $ per Gbit) of the two-hop path via it."""
     r = np.asarray(relays, dtype=int)
     t, c = grid.throughput_gbps, grid.egress_usd_per_gb
@@ -47,7 +45,7 @@ def pick_relays(
     relays = list(relays)
     if limit is None or len(relays) <= limit:
         return relays
-    keep: dict[int, None] = {}
+    ranked: list[list[int]] = []
     per_dst = max(3, limit // max(1, len(dsts)))
     for dst in dsts:
         rate, price = relay_scores(grid, src, dst, relays)
@@ -63,5 +61,12 @@ def pick_relays(
         out_fast = np.argsort(-grid.throughput_gbps[src, relays])[:2]
         in_fast = np.argsort(-grid.throughput_gbps[relays, dst])[:2]
         picks += [relays[i] for i in (*out_fast, *in_fast)]
-        keep.update(dict.fromkeys(picks))
+        ranked.append(list(dict.fromkeys(picks)))
+    if len(dsts) == 1:  # unicast: the whole (small) list; the cap matters for multicast unions
+        return ranked[0]
+    keep: dict[int, None] = {}
+    for depth in range(max(len(r) for r in ranked)):  # round-robin over destinations, best first
+        for r in ranked:
+            if depth < len(r) and len(keep) < limit:
+                keep.setdefault(r[depth], None)
     return list(keep)

@@ -166,9 +166,7 @@ def _load_packaged(name: str) -> RegionGrid:
     path = DATA_DIR / f"{name}.json.gz"
     if not path.exists():
         names = sorted(p.name.removesuffix(".json.gz") for p in DATA_DIR.glob("*.json.gz"))
-        raise SkyUserError(
-            f"No packaged grid named '{name}'", f"use one of {', '.join(names)} or a file path"
-        )
+        raise SkyUserError(f"No packaged grid named '{name}'", f"use one of {', '.join(names)} or a file path")
     return grid_from_dict(json.loads(gzip.decompress(path.read_bytes())))
 
 
@@ -194,7 +192,5 @@ def load_grid(source: str | Path | dict[str, Any] | RegionGrid | None = None) ->
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise SkyUserError(
-            f"Grid file '{path}' is not JSON ({exc})", "write a sky-grid/1 JSON document"
-        ) from exc
+        raise SkyUserError(f"Grid file '{path}' is not JSON ({exc})", "write a sky-grid/1 JSON document") from exc
     return grid_from_dict(doc)

@@ -110,9 +110,7 @@ class TransferPlan:
                 f"(link {e.link_gbps_per_vm:.2f} {u}/VM pair, ${e.egress_usd_per_gb:.4f}/GB)"
             )
         for i, t in enumerate(self.trees):
-            lines.append(
-                f"  tree {i + 1}: {t.gbps:.3f} {u} via " + ", ".join(f"{a}->{b}" for a, b in t.edges)
-            )
+            lines.append(f"  tree {i + 1}: {t.gbps:.3f} {u} via " + ", ".join(f"{a}->{b}" for a, b in t.edges))
         if volume_gb is not None:
             p = self.predict(volume_gb)
             lines.append(
@@ -120,8 +118,6 @@ class TransferPlan:
                 f"(egress ${p['egress_usd']:.2f} + VMs ${p['vm_usd']:.2f})"
             )
         status = self.solver.get("status", "?")
-        lines.append(
-            f"solver: {self.solver.get('method', '?')} {status} in {self.solver.get('solve_s', 0):.3f} s"
-        )
+        lines.append(f"solver: {self.solver.get('method', '?')} {status} in {self.solver.get('solve_s', 0):.3f} s")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)

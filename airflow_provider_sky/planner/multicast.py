@@ -1,0 +1,331 @@
+"""Multicast planning: one source, many destinations, each byte crossing an overlay edge once.
+
+The data is split into partitions; each partition travels down one distribution tree (a Steiner
+arborescence rooted at the source that spans every destination), so every destination receives
+every partition, i.e. all the data, and an edge shared by several destinations carries a
+partition once. An edge's load is the sum of the rates of the trees that use it; gateway limits
+(connections, NICs, VMs per region) are those of :mod:`.network`.
+
+Two solvers, same output:
+
+* ``exact``: a MILP (cvxpy + HiGHS). Binary ``y[p, e]`` says partition ``p`` uses edge ``e``; a
+  unit flow per (partition, destination) that may only use edges with ``y = 1`` guarantees each
+  tree reaches each destination (the strong multi-commodity form, whose LP bound is tight). The
+  partitions split the goal equally; the count grows (1, 2, 3, 4) until the goal fits the limits.
+* ``heuristic``: for many destinations. Trees are grown one destination at a time along the
+  cheapest path from the tree built so far (Takahashi-Matsuyama), where an edge's price is its
+  egress plus the VM time it adds and edges that would break a limit are skipped; partitions are
+  added until the goal fits.
+
+``auto`` runs the heuristic (milliseconds, and an upper bound), then the exact model when it is
+small enough, and keeps the cheaper plan. Every returned plan is checked by
+:func:`check_delivery` before it is handed out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Sequence
+
+import cvxpy as cp
+import numpy as np
+
+from airflow_provider_sky.errors import SkyError, SkyUserError
+from airflow_provider_sky.planner.candidates import pick_relays
+from airflow_provider_sky.planner.data import RegionGrid
+from airflow_provider_sky.planner.network import HIGHS_OPTIONS, Overlay
+from airflow_provider_sky.planner.plan import PlanTree, TransferPlan
+from airflow_provider_sky.planner.regions import RegionRules
+from airflow_provider_sky.planner.unicast import Solution, to_plan
+
+MAX_PARTITIONS = 8
+EXACT_MAX_DESTINATIONS = 8  # auto mode: beyond this the heuristic answers alone
+EXACT_TIME_LIMIT_S = 20.0
+
+Tree = list[tuple[int, int]]  # edges as (from, to) overlay positions
+
+
+def _overlay(grid: RegionGrid, src: int, dsts: list[int], rules: RegionRules, relay_limit: int) -> Overlay:
+    ends = [grid.regions[i] for i in (src, *dsts)]
+    relays = [grid.index(r) for r in rules.relays(grid.regions, ends)]
+    picked = pick_relays(grid, src, dsts, relays, relay_limit)
+    return Overlay.build(grid, [src, *dsts, *picked], no_in=[src])
+
+
+def _edge_load(ov: Overlay, trees: Sequence[tuple[float, Tree]]) -> np.ndarray:
+    index = {e: i for i, e in enumerate(ov.edges)}
+    flow = np.zeros(len(ov.edges))
+    for rate, tree in trees:
+        for e in tree:
+            flow[index[e]] += rate
+    return flow
+
+
+def _prune(tree_edges: Sequence[tuple[int, int]], root: int, targets: set[int]) -> Tree:
+    """Keep only edges on root->target paths (drops dangling branches a solver may leave)."""
+    children: dict[int, list[int]] = {}
+    for a, b in tree_edges:
+        children.setdefault(a, []).append(b)
+    parent: dict[int, int] = {root: -1}
+    stack = [root]
+    while stack:
+        a = stack.pop()
+        for b in children.get(a, []):
+            if b not in parent:
+                parent[b] = a
+                stack.append(b)
+    keep: set[tuple[int, int]] = set()
+    for t in targets:
+        v = t
+        while v != root and v in parent:
+            keep.add((parent[v], v))
+            v = parent[v]
+    return sorted(keep)
+
+
+def check_delivery(ov: Overlay, trees: Sequence[tuple[float, Tree]], root: int, targets: Sequence[int],
+                   goal: float) -> None:  # fmt: skip
+    """Prove the plan delivers everything: each tree reaches every target, rates add up to goal."""
+    total = 0.0
+    for rate, tree in trees:
+        reach, frontier = {root}, [root]
+        out: dict[int, list[int]] = {}
+        for a, b in tree:
+            out.setdefault(a, []).append(b)
+        while frontier:
+            for b in out.get(frontier.pop(), []):
+                if b not in reach:
+                    reach.add(b)
+                    frontier.append(b)
+        missing = [ov.regions[t] for t in targets if t not in reach]
+        if missing:
+            raise SkyError(f"internal: a distribution tree misses {missing}")
+        total += rate
+    if abs(total - goal) > 1e-6 * max(1.0, goal):
+        raise SkyError(f"internal: trees carry {total} of the {goal} goal")
+
+
+# ---------------------------------------------------------------- heuristic
+
+
+def _grow_tree(ov: Overlay, root: int, targets: list[int], rate: float, conn: np.ndarray,
+               nic_out: np.ndarray, nic_in: np.ndarray, limit: np.ndarray,
+               first: int | None = None) -> Tree | None:  # fmt: skip
+    """One tree carrying ``rate`` over the residual capacity, or None if a target is unreachable.
+
+    ``conn`` is (2, k) VM-equivalents of connections used out/in per node, ``nic_out``/``nic_in``
+    the Gbps already sent/received; all are updated in place when a tree is accepted.
+    """
+    tput, price = ov.tput.tolist(), ov.egress_price.tolist()
+    vm = (ov.vm_price / 3600.0).tolist()
+    e_nic = ov.node_array(ov.grid.nic_egress_gbps).tolist()
+    i_nic = ov.node_array(ov.grid.nic_ingress_gbps).tolist()
+    cap = limit.tolist()
+    adj: dict[int, list[tuple[int, int]]] = {}
+    for e, (a, b) in enumerate(ov.edges):
+        adj.setdefault(a, []).append((b, e))
+    c_out, c_in = conn[0].tolist(), conn[1].tolist()
+    n_out, n_in = nic_out.tolist(), nic_in.tolist()
+
+    def need(v: int) -> float:
+        return max(c_out[v], c_in[v], n_out[v] / e_nic[v], n_in[v] / i_nic[v])
+
+    in_tree = {root}
+    tree: Tree = []
+    left = set(targets)
+    while left:
+        dist = {v: 0.0 for v in in_tree}
+        prev: dict[int, tuple[int, int]] = {}
+        heap = [(0.0, v) for v in in_tree]
+        heapq.heapify(heap)
+        done: set[int] = set()
+        while heap:
+            d, a = heapq.heappop(heap)
+            if a in done:
+                continue
+            done.add(a)
+            for b, e in adj.get(a, []):
+                if b in in_tree or b in done:
+                    continue
+                load = rate / tput[e]
+                na = max(c_out[a] + load, c_in[a], (n_out[a] + rate) / e_nic[a], n_in[a] / i_nic[a])
+                nb = max(c_out[b], c_in[b] + load, n_out[b] / e_nic[b], (n_in[b] + rate) / i_nic[b])
+                if math.ceil(na - 1e-9) > cap[a] or math.ceil(nb - 1e-9) > cap[b]:
+                    continue
+                w = price[e] * rate / 8.0 + vm[a] * (na - need(a)) + vm[b] * (nb - need(b))
+                if d + w < dist.get(b, math.inf):
+                    dist[b] = d + w
+                    prev[b] = (a, e)
+                    heapq.heappush(heap, (d + w, b))
+        reachable = [t for t in left if t in dist]
+        if not reachable:
+            return None
+        t = first if first in reachable else min(reachable, key=lambda v: dist[v])
+        first = None
+        path = []
+        v = t
+        while v not in in_tree:
+            a, e = prev[v]
+            path.append((a, v, e))
+            v = a
+        for a, b, e in reversed(path):
+            load = rate / tput[e]
+            c_out[a] += load
+            c_in[b] += load
+            n_out[a] += rate
+            n_in[b] += rate
+            tree.append((a, b))
+            in_tree.add(b)
+        left -= in_tree
+    conn[0], conn[1], nic_out[:], nic_in[:] = c_out, c_in, n_out, n_in  # commit the tree's load
+    return tree
+
+
+def _pack(ov: Overlay, root: int, targets: list[int], goal: float, parts: int,
+          first: int | None) -> tuple[float, list[tuple[float, Tree]]] | None:  # fmt: skip
+    """``parts`` equal-rate trees grown one after another over the residual capacity."""
+    k = len(ov.nodes)
+    limit = ov.node_array(ov.grid.vm_limit).astype(float)
+    conn, n_out, n_in = np.zeros((2, k)), np.zeros(k), np.zeros(k)
+    trees = []
+    for _ in range(parts):
+        tree = _grow_tree(ov, root, targets, goal / parts, conn, n_out, n_in, limit, first)
+        if tree is None:
+            return None
+        trees.append((goal / parts, tree))
+    flow = _edge_load(ov, trees)
+    return float(ov.egress_price @ flow / 8.0 + ov.vm_price @ ov.min_vms(flow) / 3600.0), trees
+
+
+def heuristic_trees(ov: Overlay, root: int, targets: list[int], goal: float) -> list[tuple[float, Tree]] | None:
+    """Cheapest equal-split tree packing found by multi-start greedy growth (None: none fit).
+
+    Greedy growth is blind to hubs: a destination that is dear to reach but cheap to forward from
+    (another cloud's region that then fans out at intra-cloud prices) loses ties to cheaper
+    leaves. So the fewest partitions that fit are tried once per "first destination", and the
+    cheapest packing wins.
+    """
+    for parts in range(1, MAX_PARTITIONS + 1):
+        base = _pack(ov, root, targets, goal, parts, None)
+        if base is None:
+            continue
+        options = [base]
+        for first in targets:
+            found = _pack(ov, root, targets, goal, parts, first)
+            if found is not None:
+                options.append(found)
+        return min(options, key=lambda o: o[0])[1]
+    return None
+
+
+# ---------------------------------------------------------------- exact
+
+
+def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: int,
+                time_limit: float) -> tuple[list[tuple[float, Tree]] | None, str]:  # fmt: skip
+    """Optimal equal-split packing of ``parts`` trees (multi-commodity Steiner MILP)."""
+    m, k = len(ov.edges), len(ov.nodes)
+    use = cp.Variable((parts, m), boolean=True, name="tree_edge")
+    vms = ov.vm_variable()
+    cons: list[cp.Constraint] = []
+    incidence = ov.out_inc - ov.in_inc  # (k, m): +1 leaving, -1 entering
+    for t in targets:
+        supply = np.zeros(k)
+        supply[root], supply[t] = 1.0, -1.0
+        x = cp.Variable((m, parts), nonneg=True)
+        cons += [incidence @ x == np.tile(supply[:, None], (1, parts)), x <= use.T]
+    flow = (goal / parts) * cp.sum(use, axis=0)
+    cons += ov.gateway_constraints(flow, vms)
+    # Symmetry: partitions are interchangeable, so order them by their edge count.
+    cons += [cp.sum(use[p]) <= cp.sum(use[p + 1]) for p in range(parts - 1)]
+    prob = cp.Problem(cp.Minimize(ov.cost_rate(flow, vms)), cons)
+    opts = dict(HIGHS_OPTIONS, time_limit=float(time_limit))
+    try:
+        prob.solve(solver=cp.HIGHS, **opts)
+    except cp.SolverError:
+        return None, "solver_error"
+    if use.value is None:
+        return None, prob.status
+    trees = [
+        (goal / parts, _prune([ov.edges[e] for e in range(m) if use.value[p, e] > 0.5], root, set(targets)))
+        for p in range(parts)
+    ]
+    return trees, prob.status
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def plan_multicast(
+    grid: RegionGrid,
+    source: str,
+    destinations: Sequence[str],
+    goal_gbps: float,
+    rules: RegionRules | None = None,
+    method: str = "auto",
+    relay_limit: int = 8,
+    time_limit_s: float = EXACT_TIME_LIMIT_S,
+) -> TransferPlan:
+    """Cheapest distribution-tree plan that delivers ``goal_gbps`` to every destination."""
+    rules = rules or RegionRules()
+    dests = list(dict.fromkeys(destinations))
+    if not dests:
+        raise SkyUserError("No destination given", "name at least one destination region")
+    if source in dests:
+        raise SkyUserError(f"Source '{source}' is also a destination", "remove it from the destinations")
+    if not goal_gbps > 0:
+        raise SkyUserError(f"Throughput goal {goal_gbps} is not positive", "pass a goal above 0")
+    if method not in ("auto", "exact", "heuristic"):
+        raise SkyUserError(f"Unknown multicast method '{method}'", "use 'auto', 'exact' or 'heuristic'")
+    rules.check_endpoints([source, *dests])
+    src = grid.index(source)
+    dst_idx = [grid.index(d) for d in dests]
+    ov = _overlay(grid, src, dst_idx, rules, relay_limit)
+    root, targets = ov.pos(src), [ov.pos(d) for d in dst_idx]
+
+    t0 = time.perf_counter()
+    found: list[tuple[float, str, str, list[tuple[float, Tree]]]] = []
+
+    def consider(trees: list[tuple[float, Tree]] | None, how: str, status: str) -> None:
+        if trees:
+            flow = _edge_load(ov, trees)
+            cost = float(ov.egress_price @ flow / 8.0 + ov.vm_price @ ov.min_vms(flow) / 3600.0)
+            if (ov.min_vms(flow) <= ov.node_array(grid.vm_limit)).all():
+                found.append((cost, how, status, trees))
+
+    if method in ("auto", "heuristic"):
+        consider(heuristic_trees(ov, root, targets, goal_gbps), "heuristic", "feasible")
+    if method == "exact" or (method == "auto" and len(dests) <= EXACT_MAX_DESTINATIONS):
+        for parts in range(1, 5):
+            trees, status = exact_trees(ov, root, targets, goal_gbps, parts, time_limit_s)
+            consider(trees, "exact", status)
+            if trees is not None:
+                break
+    solve_s = time.perf_counter() - t0
+    if not found:
+        raise _unreachable(grid, source, dests, goal_gbps, rules)
+    _, how, status, trees = min(found, key=lambda f: (round(f[0], 12), f[1] != "exact"))
+    check_delivery(ov, trees, root, targets, goal_gbps)
+    flow = _edge_load(ov, trees)
+    sol = Solution(status, goal_gbps, flow, ov.min_vms(flow), solve_s)
+    plan = to_plan(ov, sol, source, dests, "cost", goal_gbps, None)
+    plan.solver["method"] = how
+    plan.solver["partitions"] = len(trees)
+    plan.trees = [PlanTree(round(r, 9), [(ov.regions[a], ov.regions[b]) for a, b in t]) for r, t in trees]
+    return plan
+
+
+def _unreachable(grid: RegionGrid, source: str, dests: list[str], goal: float, rules: RegionRules) -> SkyUserError:
+    """Name the destination(s) that bound the goal, with what each can get on its own."""
+    from airflow_provider_sky.planner.unicast import max_throughput_gbps
+
+    caps = {d: max_throughput_gbps(grid, source, d, rules) for d in dests}
+    worst = min(caps, key=caps.get)
+    return SkyUserError(
+        f"A multicast of {goal:g} {grid.unit} from {source} to {len(dests)} destinations does not fit "
+        f"the VM, NIC and region limits; {worst} alone can receive at most {caps[worst]:.3f} {grid.unit}, and the "
+        f"source's gateways are shared by all destinations",
+        "lower the goal, raise the VM limit per region, or split the destinations into groups",
+    )
