@@ -97,7 +97,7 @@ def test_region_rules_that_remove_everything_say_how_many(catalogs):
 
 def test_large_input_data_flips_the_choice_to_where_the_data_is(catalogs):
     small = plan(catalogs, "inputs: {gs://bkt/data: {size_gb: 0.2, region: europe-west4}}")
-    assert small.best.cloud == "aws"  # moving 0.2 GB costs less than the price gap
+    assert small.best.region != "europe-west4"  # moving 0.2 GB costs less than the price gap
     big = plan(catalogs, "inputs: {gs://bkt/data: {size_gb: 500, region: europe-west4}}")
     assert (big.best.cloud, big.best.region, big.best.data_egress_usd) == ("gcp", "europe-west4", 0.0)
     aws = next(c for c in big.candidates if c.cloud == "aws")
