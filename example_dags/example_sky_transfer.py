@@ -46,7 +46,7 @@ with DAG(
     catchup=False,
     tags=["sky", "example"],
     doc_md=__doc__,
-):
+) as dag:
 
     @task
     def make_dataset() -> dict[str, str]:

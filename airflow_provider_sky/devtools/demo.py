@@ -90,6 +90,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="airflow-sky-demo-"))
     os.environ["SKY_DEMO_DIR"] = str(work / "data")
     os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the report below is the output
     with running_emulators() as emulators:
         create_demo_buckets(emulators.credentials)
         os.environ.update(emulators.airflow_env())

@@ -43,9 +43,8 @@ class SkyDestinationLink(BaseOperatorLink):
 
     @classmethod
     def persist(cls, context: Any, uri: ObjectURI) -> None:
-        url = console_url(uri)
-        if url:
-            context["ti"].xcom_push(key=cls().xcom_key, value=url)
+        # An empty value (local files have no console) hides the button instead of erroring.
+        context["ti"].xcom_push(key=cls().xcom_key, value=console_url(uri) or "")
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         return XCom.get_value(key=self.xcom_key, ti_key=ti_key) or ""
