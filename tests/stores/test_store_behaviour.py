@@ -180,19 +180,20 @@ def test_azure_abort_stale_uploads_has_nothing_visible_to_clean(fresh_bucket):
     assert list(fresh.store.list(fresh.bucket, "")) == []
 
 
-@pytest.mark.parametrize("key", TRICKY_KEYS)
 @pytest.mark.parametrize("scheme", CLOUD)
-def test_tricky_keys_round_trip_exactly(fresh_bucket, scheme, key):
+def test_tricky_keys_round_trip_exactly(fresh_bucket, scheme):
     fresh = fresh_bucket(scheme)
-    data = key.encode() * 3
+    for key in TRICKY_KEYS:
+        put(fresh, key, key.encode() * 3)
 
-    put(fresh, key, data)
+    listed = [info.key for info in fresh.store.list(fresh.bucket, "")]
 
-    assert [info.key for info in fresh.store.list(fresh.bucket, "")] == [key]
-    assert fresh.store.stat(fresh.bucket, key).size == len(data)
-    assert fresh.store.read_range(fresh.bucket, key, 0, len(data)) == data
-    fresh.store.delete(fresh.bucket, key)
-    assert fresh.store.stat(fresh.bucket, key) is None
+    assert listed == sorted(TRICKY_KEYS, key=lambda k: k.encode())
+    wrong = [k for k in TRICKY_KEYS if fresh.store.read_range(fresh.bucket, k, 0, 1000) != k.encode() * 3]
+    assert wrong == []
+    for key in TRICKY_KEYS:
+        fresh.store.delete(fresh.bucket, key)
+    assert list(fresh.store.list(fresh.bucket, "")) == []
 
 
 @pytest.mark.parametrize("scheme", CLOUD)

@@ -1,0 +1,130 @@
+"""Bucket checks fail fast with a message naming the bucket, the problem and the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from airflow_provider_sky.credentials import AwsCredentials, AzureCredentials, GcpCredentials, StoreCredentials
+from airflow_provider_sky.devtools import emulators
+from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.stores.registry import StoreCache, open_store
+from airflow_provider_sky.uri import parse_uri
+
+MISSING_WORDS = {
+    "s3": ["S3 bucket 'no-such-bucket-here' does not exist", "aws s3 mb s3://no-such-bucket-here"],
+    "gs": ["GCS bucket 'no-such-bucket-here' does not exist", "gcloud storage buckets create"],
+    "azure": ["Azure container 'no-such-bucket-here' does not exist", "az storage container create"],
+}
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs", "azure"])
+def test_check_bucket_names_a_missing_bucket_and_how_to_create_it(fresh_bucket, scheme):
+    store = fresh_bucket(scheme).store
+
+    with pytest.raises(SkyUserError) as caught:
+        store.check_bucket("no-such-bucket-here", write=False)
+
+    for words in MISSING_WORDS[scheme]:
+        assert words in str(caught.value)
+    assert "Fix:" in str(caught.value)
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs", "azure"])
+def test_check_bucket_for_writing_passes_and_leaves_nothing_behind(fresh_bucket, scheme):
+    fresh = fresh_bucket(scheme)
+
+    fresh.store.check_bucket(fresh.bucket, write=True)
+
+    assert list(fresh.store.list(fresh.bucket, "")) == []
+    assert list(fresh.store.list(fresh.bucket, ".sky-parts/")) == []
+    assert fresh.store.abort_stale_uploads(fresh.bucket, "") == 0
+
+
+def test_s3_wrong_keys_are_reported_as_rejected_credentials_without_the_secret():
+    try:
+        server = emulators.start_moto(require_auth=True)  # checks signatures against its own IAM
+    except emulators.EmulatorError as exc:
+        pytest.skip(str(exc))
+    secret = "wrong-secret-value-1234"
+    try:
+        store = open_store(
+            parse_uri("s3://some-bucket"),
+            StoreCredentials(
+                aws=AwsCredentials(
+                    access_key_id="AKIAWRONGWRONGWRONG",
+                    secret_access_key=secret,
+                    region_name="us-east-1",
+                    endpoint_url=server.endpoint,
+                )
+            ),
+        )
+        with pytest.raises(SkyUserError) as caught:
+            store.check_bucket("some-bucket", write=False)
+    finally:
+        server.stop()
+
+    message = str(caught.value)
+    assert "rejected the credentials" in message and "'some-bucket'" in message
+    assert secret not in message
+
+
+def test_azure_wrong_account_key_is_reported_without_the_key(fresh_bucket):
+    fresh = fresh_bucket("azure")
+    wrong_key = "A" * 20 + emulators.AZURITE_KEY[20:]
+    store = open_store(
+        parse_uri(f"azure://{emulators.AZURITE_ACCOUNT}/{fresh.bucket}"),
+        StoreCredentials(
+            azure=AzureCredentials(
+                account_name=emulators.AZURITE_ACCOUNT, account_key=wrong_key, account_url=fresh.emulator.endpoint
+            )
+        ),
+    )
+
+    with pytest.raises(SkyUserError) as caught:
+        store.check_bucket(fresh.bucket, write=False)
+
+    message = str(caught.value)
+    assert "credentials" in message and f"'{fresh.bucket}'" in message
+    assert wrong_key not in message
+
+
+def test_gcs_unreadable_key_file_is_a_user_error_naming_the_file(tmp_path):
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps({"type": "service_account", "private_key": "-----BEGIN secret-----"}))
+
+    with pytest.raises(SkyUserError) as caught:
+        open_store(parse_uri("gs://bucket-x"), StoreCredentials(gcp=GcpCredentials(key_path=str(key_file))))
+
+    assert str(key_file) in str(caught.value)
+    assert "BEGIN secret" not in str(caught.value)
+
+
+def test_azure_credentials_for_another_account_are_refused_up_front():
+    creds = StoreCredentials(azure=AzureCredentials(account_name="otheraccount", account_key="a2V5"))
+
+    with pytest.raises(SkyUserError, match=r"account 'otheraccount'.*names account 'myaccount'"):
+        open_store(parse_uri("azure://myaccount/container/key"), creds)
+
+
+def test_azure_connection_string_with_blob_endpoint_reaches_azurite(fresh_bucket):
+    fresh = fresh_bucket("azure")
+    fresh.store.put(fresh.bucket, "k", b"v", hashlib.md5(b"v").digest(), {})
+    creds = AzureCredentials(connection_string=emulators.azurite_connection_string(fresh.emulator.endpoint))
+
+    store = open_store(parse_uri(f"azure://{emulators.AZURITE_ACCOUNT}/{fresh.bucket}"), StoreCredentials(azure=creds))
+
+    assert [i.key for i in store.list(fresh.bucket, "")] == ["k"]
+
+
+def test_store_cache_shares_one_store_per_scheme_and_account():
+    creds = StoreCredentials(azure=AzureCredentials(account_name="acct1", account_key="a2V5"))
+    with StoreCache(creds) as cache:
+        first = cache.get(parse_uri("s3://bucket-a/x"))
+        again = cache.get(parse_uri("s3://bucket-b/y"))
+        azure = cache.get(parse_uri("azure://acct1/container/z"))
+
+    assert first is again
+    assert type(first).__name__ == "S3Store" and type(azure).__name__ == "AzureBlobStore"
