@@ -218,26 +218,25 @@ def plan_min_cost(
     return to_plan(model.overlay, sol, source, [destination], "cost", goal_gbps, None)
 
 
-def min_cost_per_gb(model: UnicastModel, tol: float = 1e-9) -> tuple[float, Solution]:
-    """Lowest $/GB at any throughput (VM cost makes very slow transfers expensive per GB).
+def min_cost_per_gb(model: UnicastModel, rel_tol: float = 1e-6) -> float:
+    """Lowest $/GB at any throughput (VM time makes very slow transfers dear per GB).
 
-    Dinkelbach-style: the budget that admits throughput > 0 is the least $/GB; starting from the
-    $/GB of the max-throughput plan, each min-cost solve at the current budget's throughput can
-    only lower it, and the iteration stops when the budget no longer moves.
+    Whether some plan fits a $/GB budget is monotone in the budget, so bisect on it with the
+    max-throughput model (a few dozen warm solves; used only to word an error).
     """
-    sol = model.max_throughput()
-    best = sol
+    top = model.max_throughput()
+    if top.throughput <= 0:
+        return float("inf")
     ov = model.overlay
-    ratio = 8.0 * (ov.egress_price @ sol.flow / 8.0 + ov.vm_price @ sol.vms / 3600.0) / sol.throughput
-    for _ in range(30):
-        cand = model.max_throughput(ratio * (1 - 1e-9))
-        if cand.throughput <= tol:
-            break
-        new = 8.0 * (ov.egress_price @ cand.flow / 8.0 + ov.vm_price @ cand.vms / 3600.0) / cand.throughput
-        if new >= ratio - tol:
-            break
-        ratio, best = new, cand
-    return float(ratio), best
+    hi = float(ov.egress_price @ top.flow + 8.0 * ov.vm_price @ top.vms / 3600.0) / top.throughput
+    lo = 0.0
+    while hi - lo > rel_tol * hi:
+        mid = (lo + hi) / 2
+        if model.max_throughput(mid).throughput > 1e-9:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def plan_max_throughput(
@@ -252,7 +251,7 @@ def plan_max_throughput(
     model = prepare(grid, source, destination, rules, relay_limit)
     sol = model.max_throughput(budget_usd_per_gb)
     if sol.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or sol.throughput <= 1e-9:
-        least, _ = min_cost_per_gb(model)
+        least = min_cost_per_gb(model)
         raise SkyUserError(
             f"No plan from {source} to {destination} costs ${budget_usd_per_gb:g}/GB or less; "
             f"the cheapest costs ${least:.5f}/GB",
