@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from airflow_provider_sky.errors import SkyError, SkyUserError
 from airflow_provider_sky.launch.optimizer import optimize
 from airflow_provider_sky.launch.task import TaskSpec
 
@@ -24,12 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="search only this cloud (repeat)",
     )
     parser.add_argument("--deny-region", action="append", default=[], metavar="GLOB", help="e.g. 'aws:us-*'")
-    parser.add_argument(
-        "--allow-region", action="append", default=None, metavar="GLOB", help="e.g. 'gcp:europe-*'"
-    )
-    parser.add_argument(
-        "--catalog-dir", metavar="DIR", help="SkyPilot v8 catalog dir, e.g. ~/.sky/catalogs/v8"
-    )
+    parser.add_argument("--allow-region", action="append", default=None, metavar="GLOB", help="e.g. 'gcp:europe-*'")
+    parser.add_argument("--catalog-dir", metavar="DIR", help="SkyPilot v8 catalog dir, e.g. ~/.sky/catalogs/v8")
     parser.add_argument("--top", type=int, default=10, help="rows of the plan table to print (default 10)")
     parser.set_defaults(handler=run)
 
@@ -54,5 +51,11 @@ def run(args: argparse.Namespace) -> int:
     except (ModuleNotFoundError, AttributeError):
         print("airflow-sky: the launch runner is not available in this build; use --dry-run to plan only.")
         return 1
-    result = launch_task(task, plan, failover=True, log=print)
+    try:
+        result = launch_task(task, plan, failover=True, log=print)
+    except SkyUserError:
+        raise
+    except SkyError as exc:  # every candidate failed, or the job exited non-zero: already logged
+        print(f"airflow-sky: launch failed: {exc}")
+        return 1
     return 0 if result is None or getattr(result, "ok", True) else 1
