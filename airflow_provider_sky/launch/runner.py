@@ -133,6 +133,10 @@ class LaunchResult:
     kept: bool = False
     log_tail: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -563,12 +567,12 @@ def launch_task(
         while True:
             launched = time.monotonic()
             start_job(handle, task, log=log)
-            outcome = _wait_job(handle, log, poll_interval, started, timeout)
+            outcome = wait_job(handle, log, poll_interval, started, timeout)
             cost += cost_estimate(handle.candidate, time.monotonic() - launched)
             if outcome is not None:
                 exit_code = outcome
                 break
-            handle = _relaunch_after_preemption(
+            handle = relaunch_after_preemption(
                 task, plan, handle, log=log, tags=tags, options=options, blocked=blocked,
                 attempts=attempts, restarts=restarts, max_restarts=max_restarts,
             )
@@ -588,7 +592,7 @@ def launch_task(
     return result
 
 
-def _relaunch_after_preemption(
+def relaunch_after_preemption(
     task: TaskSpec, plan: LaunchPlan, handle: ClusterHandle, *, log: Log, tags: Mapping[str, str] | None,
     options: Mapping[str, Mapping[str, Any]] | None, blocked: list[tuple[str, str | None, str | None]],
     attempts: list[Attempt], restarts: int, max_restarts: int,
@@ -614,7 +618,7 @@ def _relaunch_after_preemption(
     return new_handle
 
 
-def _wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
+def wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
               timeout: float | None) -> int | None:
     """Poll until the job ends; exit code, or None when a node was preempted."""
     offsets = [0] * len(handle.instances)

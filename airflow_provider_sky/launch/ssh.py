@@ -9,6 +9,7 @@ reached, which is the point. Private keys are read from files; they never travel
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import posixpath
 import stat
@@ -63,6 +64,7 @@ def connect(
         raise NodeUnreachable(
             f"no pinned host key for {host}:{port}; refusing to connect without one"
         )
+    _quiet("paramiko")
     pkey = paramiko.Ed25519Key.from_private_key_file(str(key_path))
     deadline = time.monotonic() + wait
     while True:
@@ -91,6 +93,13 @@ def connect(
             if time.monotonic() >= deadline:
                 raise NodeUnreachable(f"cannot SSH to {user}@{host}:{port}: {exc}") from exc
             time.sleep(0.2)
+
+
+def _quiet(logger_name: str) -> None:
+    """SSH libraries log every connection at INFO; a poll every few seconds would flood task logs."""
+    logger = logging.getLogger(logger_name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 def run(client: paramiko.SSHClient, command: str, *, timeout: float = 60.0) -> tuple[int, str, str]:
@@ -143,6 +152,7 @@ async def async_connect(
     """asyncssh connection trusting only ``host_key`` (the trigger's side of :func:`connect`)."""
     import asyncssh
 
+    _quiet("asyncssh")
     if not host_key:
         raise NodeUnreachable(f"no pinned host key for {host}:{port}; refusing to connect without one")
     trusted = asyncssh.import_public_key(host_key)

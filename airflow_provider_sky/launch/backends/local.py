@@ -224,23 +224,35 @@ def describe(cluster_name: str, region: str, options: Mapping[str, Any]) -> list
     return sorted(out, key=lambda i: i.instance_id)
 
 
-def _kill_vm(vm_dir: Path, meta: Mapping[str, Any]) -> None:
-    victims: list[psutil.Process] = []
+def _marked(instance_id: str) -> list[psutil.Process]:
+    found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get(ENV_MARKER) == meta["instance_id"]:
-                victims.append(proc)
+            if proc.environ().get(ENV_MARKER) == instance_id:
+                found.append(proc)
         except psutil.Error:
-            continue
-    try:
-        os.killpg(int(meta["pid"]), signal.SIGTERM)
-        victims.append(psutil.Process(int(meta["pid"])))
-    except (ProcessLookupError, psutil.Error, PermissionError):
-        pass
-    for proc in victims:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(victims, timeout=3)
+            continue  # gone, or mid-exec: the next sweep sees it
+    return found
+
+
+def _kill_marked(instance_id: str, rounds: int = 5) -> None:
+    """Kill every process of the VM's sessions, sweeping again for ones forked meanwhile."""
+    for _ in range(rounds):
+        victims = _marked(instance_id)
+        if not victims:
+            return
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(victims, timeout=2)
+
+
+def _kill_vm(vm_dir: Path, meta: Mapping[str, Any]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(int(meta["pid"]), signal.SIGKILL)
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(int(meta["pid"])).wait(timeout=3)  # reap our own child
+    _kill_marked(meta["instance_id"])
     shutil.rmtree(vm_dir, ignore_errors=True)
 
 
@@ -262,12 +274,7 @@ def preempt(instance_id: str) -> None:
     meta = json.loads((vms_root() / instance_id / "meta.json").read_text())
     with contextlib.suppress(ProcessLookupError):
         os.killpg(int(meta["pid"]), signal.SIGKILL)
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get(ENV_MARKER) == instance_id:
-                proc.kill()
-        except psutil.Error:
-            continue
+    _kill_marked(instance_id)
 
 
 def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
