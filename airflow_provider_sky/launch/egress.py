@@ -29,14 +29,14 @@ def data_cloud(uri: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _grid():  # type: ignore[no-untyped-def]
+    """(grid, region id -> row) from the transfer planner's packaged grid, or None without it."""
     try:
         from airflow_provider_sky.planner.data import load_grid
-    except ImportError:  # planner not installed in a trimmed build: the rule table still works
+
+        grid = load_grid()
+    except Exception:  # planner data missing or unreadable: the rule table still works
         return None
-    try:
-        return load_grid()
-    except Exception:
-        return None
+    return grid, {region: i for i, region in enumerate(grid.regions)}
 
 
 def usd_per_gb(src_cloud: str, src_region: str | None, dst_cloud: str, dst_region: str) -> float:
@@ -47,10 +47,10 @@ def usd_per_gb(src_cloud: str, src_region: str | None, dst_cloud: str, dst_regio
     """
     if src_cloud == dst_cloud and (src_region is None or src_region == dst_region):
         return 0.0
-    grid = _grid()
-    if grid is not None and src_region is not None:
+    loaded = _grid()
+    if loaded is not None and src_region is not None:
+        grid, index = loaded
         src, dst = f"{src_cloud}:{src_region}", f"{dst_cloud}:{dst_region}"
-        index = grid._index  # read-only use of the grid's id -> row map
         if src in index and dst in index:
             return float(grid.egress_usd_per_gb[index[src], index[dst]])
     if src_cloud == dst_cloud:

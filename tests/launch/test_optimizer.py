@@ -162,3 +162,13 @@ def test_full_packaged_catalogs_plan_in_under_50ms_warm():
     per_task_ms = (time.perf_counter() - start) * 1000 / 5
     assert per_task_ms < 50, per_task_ms
     assert {c.cloud for c in p.candidates} >= {"gcp", "azure"}
+
+
+def test_egress_prices_same_region_free_and_cross_cloud_dearest():
+    from airflow_provider_sky.launch.egress import usd_per_gb
+
+    assert usd_per_gb("aws", "us-east-1", "aws", "us-east-1") == 0.0
+    inter_region = usd_per_gb("aws", "us-east-1", "aws", "eu-west-1")
+    cross_cloud = usd_per_gb("aws", "us-east-1", "gcp", "us-east1")
+    assert 0 < inter_region < cross_cloud
+    assert usd_per_gb("gcp", None, "gcp", "us-east1") == 0.0  # unknown bucket region in the same cloud
