@@ -16,6 +16,8 @@ changing its optimum: any feasible (flow, conns) pair can lower conns to that va
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +30,29 @@ from airflow_provider_sky.planner.data import RegionGrid
 # HiGHS settings: quiet, single-threaded (the machine is shared), and a MIP gap tight enough that
 # the reported optimum is within 1e-6 relative of the true one.
 HIGHS_OPTIONS = {"mip_rel_gap": 1e-6, "threads": 1, "output_flag": False}
+
+
+def _swallow_highs_banner() -> None:
+    """HiGHS prints a copyright banner to fd 1 the first time a solver object is made, before any
+    option can turn output off; it would corrupt ``airflow-sky plan --json``. Make that first
+    object here with fd 1 pointed at /dev/null."""
+    import highspy
+
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_swallow_highs_banner()
 
 
 @dataclass(frozen=True, eq=False)
