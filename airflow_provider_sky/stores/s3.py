@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -64,20 +65,6 @@ class S3Store(ObjectStore):
     ) -> None:
         self._credentials = credentials
         self._page_size = page_size
-        try:
-            session = boto3.session.Session(
-                aws_access_key_id=credentials.access_key_id,
-                aws_secret_access_key=credentials.secret_access_key,
-                aws_session_token=credentials.session_token,
-                region_name=credentials.region_name,
-                profile_name=credentials.profile_name,
-            )
-        except ProfileNotFound as exc:
-            raise SkyUserError(
-                f"AWS profile {credentials.profile_name!r} is not configured on this machine",
-                "create it with `aws configure --profile NAME`, or remove profile_name "
-                "from the aws connection's extras",
-            ) from exc
         config = Config(
             max_pool_connections=pool_size,
             retries={"mode": "standard", "max_attempts": 5},
@@ -88,13 +75,26 @@ class S3Store(ObjectStore):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        self._client = session.client(
-            "s3", endpoint_url=credentials.endpoint_url, verify=credentials.verify, config=config
-        )
+        try:
+            session = boto3.session.Session(
+                botocore_session=_botocore_session(),
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+                region_name=credentials.region_name,
+                profile_name=credentials.profile_name,
+            )
+            self._client = session.client(
+                "s3", endpoint_url=credentials.endpoint_url, verify=credentials.verify, config=config
+            )
+        except ProfileNotFound as exc:
+            raise SkyUserError(
+                f"AWS profile {credentials.profile_name!r} is not configured on this machine",
+                "create it with `aws configure --profile NAME`, or remove profile_name "
+                "from the aws connection's extras",
+            ) from exc
         region = self._client.meta.region_name
-        self._where = (
-            f"endpoint {credentials.endpoint_url}" if credentials.endpoint_url else f"region {region}"
-        )
+        self._where = f"endpoint {credentials.endpoint_url}" if credentials.endpoint_url else f"region {region}"
 
     # -- checks -----------------------------------------------------------------------------------
 
@@ -112,9 +112,7 @@ class S3Store(ObjectStore):
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self._page_size}
-        )
+        pages = paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self._page_size})
         with self._translate(bucket):
             for page in pages:  # each iteration fetches one page: the listing is never held whole
                 for item in page.get("Contents", ()):
@@ -142,9 +140,7 @@ class S3Store(ObjectStore):
         if length <= 0:
             return b""
         try:
-            response = self._client.get_object(
-                Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
-            )
+            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")
             return response["Body"].read()
         except ClientError as exc:
             if _code(exc) == "InvalidRange":
@@ -165,19 +161,14 @@ class S3Store(ObjectStore):
             with contextlib.suppress(ClientError, BotoCoreError):
                 self._client.delete_object(Bucket=bucket, Key=key)
             raise IntegrityError(
-                f"s3://{bucket}/{key} was stored with MD5 {etag}, expected {md5.hex()}; "
-                "the object was deleted"
+                f"s3://{bucket}/{key} was stored with MD5 {etag}, expected {md5.hex()}; the object was deleted"
             )
         checksums = {"md5": md5.hex()} | ({"etag": etag} if etag else {})
-        return ObjectInfo(
-            key=key, size=len(data), etag=etag, checksums=checksums, metadata=lower_keys(metadata)
-        )
+        return ObjectInfo(key=key, size=len(data), etag=etag, checksums=checksums, metadata=lower_keys(metadata))
 
     def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
         with self._translate(bucket, write=True, what=f"s3://{bucket}/{key}"):
-            response = self._client.create_multipart_upload(
-                Bucket=bucket, Key=key, Metadata=lower_keys(metadata)
-            )
+            response = self._client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=lower_keys(metadata))
         return _S3Upload(self, bucket, key, response["UploadId"])
 
     def delete(self, bucket: str, key: str) -> None:
@@ -269,9 +260,7 @@ class _S3Upload(MultipartUpload):
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         store = self._store
-        with store._translate(
-            self._bucket, write=True, what=f"part {part_number} of s3://{self._bucket}/{self._key}"
-        ):
+        with store._translate(self._bucket, write=True, what=f"part {part_number} of s3://{self._bucket}/{self._key}"):
             response = store._client.upload_part(
                 Bucket=self._bucket,
                 Key=self._key,
@@ -305,14 +294,32 @@ class _S3Upload(MultipartUpload):
 
     def abort(self) -> None:
         try:
-            self._store._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self.upload_id
-            )
+            self._store._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self.upload_id)
         except ClientError as exc:
             if _code(exc) != "NoSuchUpload":  # already aborted or completed: nothing to undo
                 raise self._store._error(
                     exc, self._bucket, f"abort upload to s3://{self._bucket}/{self._key}", write=True
                 ) from exc
+
+
+_loader_lock = threading.Lock()
+_shared_loader: Any = None
+
+
+def _botocore_session() -> botocore.session.Session:
+    """A fresh botocore session that reuses one model loader for the whole process.
+
+    Parsing botocore's service JSON is most of the cost of a new client (~150 ms); sharing the
+    loader, which only caches read-only models, makes each further store almost free.
+    """
+    global _shared_loader
+    session = botocore.session.get_session()
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _shared_loader)
+    return session
 
 
 def _code(exc: ClientError) -> str:

@@ -128,3 +128,10 @@ def test_store_cache_shares_one_store_per_scheme_and_account():
 
     assert first is again
     assert type(first).__name__ == "S3Store" and type(azure).__name__ == "AzureBlobStore"
+
+
+def test_unknown_aws_profile_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+
+    with pytest.raises(SkyUserError, match="AWS profile 'no-such-profile' is not configured"):
+        open_store(parse_uri("s3://bucket-x"), StoreCredentials(aws=AwsCredentials(profile_name="no-such-profile")))
