@@ -244,14 +244,35 @@ def _kill_marked(instance_id: str, rounds: int = 5) -> None:
         for proc in victims:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(victims, timeout=2)
+        _wait_gone(victims)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float = 2.0) -> None:
+    """Wait until processes exit; a zombie counts as gone (PID 1 in a container may never reap it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in procs if _exists(p)]
+        if not alive:
+            return
+        time.sleep(0.02)
+
+
+def _exists(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _kill_vm(vm_dir: Path, meta: Mapping[str, Any]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(int(meta["pid"]), signal.SIGKILL)
     with contextlib.suppress(psutil.Error):
-        psutil.Process(int(meta["pid"])).wait(timeout=3)  # reap our own child
+        sshd = psutil.Process(int(meta["pid"]))
+        if sshd.ppid() == os.getpid():
+            sshd.wait(timeout=3)  # reap our own child
+        else:
+            _wait_gone([sshd])
     _kill_marked(meta["instance_id"])
     shutil.rmtree(vm_dir, ignore_errors=True)
 

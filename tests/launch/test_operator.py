@@ -1,0 +1,128 @@
+"""SkyLaunchOperator: deferral, worker mode, failures with log tails, no secrets leaking."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from types import SimpleNamespace
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_sky.launch import runner, state
+from airflow_provider_sky.operators.launch import SkyLaunchOperator
+
+pytestmark = pytest.mark.sshd
+
+
+def _context(try_number: int = 1) -> dict:
+    ti = SimpleNamespace(dag_id="dag", task_id="train", run_id="manual__1", map_index=-1, try_number=try_number)
+    return {"ti": ti}
+
+
+def _operator(run: str, **kwargs) -> SkyLaunchOperator:
+    plan = kwargs.pop("plan", None)
+    return SkyLaunchOperator(task_id="train", task={"name": "op", "resources": {"cloud": "local"}, "run": run},
+                             plan=plan, poll_interval=0.1, **kwargs)
+
+
+def _run_deferred(op: SkyLaunchOperator, context: dict):
+    """What Airflow does: execute, run the trigger to its event, resume with it."""
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    trigger = deferred.value.trigger
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event())
+    return deferred.value, getattr(op, deferred.value.method_name)(context, event=event, **deferred.value.kwargs)
+
+
+def test_every_user_argument_is_templated():
+    params = set(inspect.signature(SkyLaunchOperator.__init__).parameters) - {"self", "kwargs", "deferrable"}
+    assert params <= set(SkyLaunchOperator.template_fields)
+
+
+def test_default_deferrable_follows_airflow_config(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "true")
+    import importlib
+
+    import airflow_provider_sky.operators.launch as module
+
+    importlib.reload(module)
+    try:
+        assert module.SkyLaunchOperator(task_id="t", task={"run": "true"}).deferrable is True
+    finally:
+        monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE")
+        importlib.reload(module)
+
+
+def test_deferred_launch_fails_over_and_returns_json_result(sshd_available, make_local_plan):
+    plan = make_local_plan("local-a1", "local-b1").to_dict()
+    op = _operator("echo trained", deferrable=True, plan=plan,
+                   backend_options={"local": {"capacity": {"local-a1": 0}}})
+
+    deferred, result = _run_deferred(op, _context())
+
+    assert result["exit_code"] == 0 and result["candidate"]["zone"] == "local-b1"
+    assert [a["outcome"] for a in result["attempts"]] == ["capacity", "launched"]
+    assert result["cost_estimate_usd"] >= 0 and result["seconds"] > 0
+    serialised = json.dumps({"xcom": result, "trigger": deferred.trigger.serialize()[1], "kw": deferred.kwargs})
+    assert "PRIVATE KEY" not in serialised
+    assert state.list_clusters() == []  # torn down
+
+
+def test_failing_command_fails_the_task_with_its_log_tail(sshd_available, make_local_plan):
+    op = _operator("echo about-to-fail; echo boom >&2; exit 7", deferrable=True,
+                   plan=make_local_plan("local-a1").to_dict())
+    with pytest.raises(runner.JobFailed) as info:
+        _run_deferred(op, _context())
+    assert info.value.exit_code == 7
+    assert "about-to-fail" in str(info.value) and "boom" in str(info.value)
+    assert state.list_clusters() == []
+
+
+def test_worker_mode_runs_the_same_steps(sshd_available, make_local_plan):
+    op = _operator("echo in-worker", deferrable=False, plan=make_local_plan("local-a2").to_dict())
+    result = op.execute(_context())
+    assert result["exit_code"] == 0 and result["candidate"]["zone"] == "local-a2"
+    assert state.list_clusters() == []
+
+
+def test_secrets_are_masked_and_not_in_the_result(sshd_available, make_local_plan):
+    op = SkyLaunchOperator(
+        task_id="train", deferrable=False, plan=make_local_plan("local-a1").to_dict(), poll_interval=0.1,
+        task={"name": "s", "secrets": {"TOKEN": "s3cr3t-value"}, "run": 'test "$TOKEN" = s3cr3t-value'},
+    )
+    result = op.execute(_context())
+    assert result["exit_code"] == 0
+    assert "s3cr3t-value" not in json.dumps(result)
+
+
+def test_keep_cluster_leaves_it_up_with_an_expiry_tag(sshd_available, make_local_plan):
+    op = _operator("true", deferrable=False, keep_cluster=True, autostop_minutes=5,
+                   plan=make_local_plan("local-a1").to_dict())
+    result = op.execute(_context())
+    record = state.load_record(result["cluster_name"])
+    try:
+        assert result["kept"] is True and record is not None
+        expires = int(record["tags"]["sky-expires"])
+        import time
+
+        assert 0 < expires - time.time() <= 5 * 60
+    finally:
+        runner.teardown_by_name(result["cluster_name"], log=lambda _: None)
+
+
+def test_trigger_failure_resumes_into_teardown(sshd_available, make_local_plan):
+    op = _operator("sleep 30", deferrable=True, plan=make_local_plan("local-a1").to_dict())
+    context = _context()
+    with pytest.raises(TaskDeferred):
+        op.execute(context)
+    assert state.list_clusters() == [op.cluster_name_for(context)]
+    with pytest.raises(Exception, match="timeout|Timeout"):
+        op.resume_execution("__fail__", {"error": "Trigger timeout"}, context)
+    assert state.list_clusters() == []
