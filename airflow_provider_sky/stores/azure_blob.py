@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -48,6 +49,10 @@ from airflow_provider_sky.stores._common import (
 )
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
 
+# The SDK logs every request and response header at INFO; task logs need none of that.
+_HTTP_LOG = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+if _HTTP_LOG.level == logging.NOTSET:
+    _HTTP_LOG.setLevel(logging.WARNING)
 _MAX_SINGLE_REQUEST = 256 * 1024**2  # puts and ranged reads up to this size are one request
 _BAD_CREDENTIALS = {"AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation"}
 _DENIED = {
@@ -181,6 +186,8 @@ class AzureBlobStore(ObjectStore):
         return _AzureUpload(self, bucket, key, metadata)
 
     def delete(self, bucket: str, key: str) -> None:
+        if _dot_segment(key):
+            return  # such a name cannot exist on Azure (see _check_key)
         blob = self._client.get_blob_client(bucket, key)
         with (
             self._translate(bucket, f"delete {self._uri(bucket, key)}", write=True),
