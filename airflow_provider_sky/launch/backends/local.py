@@ -283,13 +283,6 @@ def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> Non
             _kill_vm(vms_root() / meta["instance_id"], meta)
 
 
-def terminate_instance(instance_id: str) -> None:
-    """Delete one VM by id (the janitor's path for VMs whose cluster record is gone)."""
-    meta_path = vms_root() / instance_id / "meta.json"
-    if meta_path.exists():
-        _kill_vm(meta_path.parent, json.loads(meta_path.read_text()))
-
-
 def preempt(instance_id: str) -> None:
     """Simulate a spot preemption: the VM vanishes but its record stays until terminate."""
     meta = json.loads((vms_root() / instance_id / "meta.json").read_text())

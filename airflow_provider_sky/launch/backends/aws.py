@@ -1,0 +1,172 @@
+"""AWS EC2 as a cloud module (boto3).
+
+Options (all optional, none secret; credentials come from boto3's usual chain):
+``endpoint_url`` (moto in tests), ``image_id`` (default: the region's Ubuntu 22.04 AMI from
+SSM), ``ssh_user`` (default ``ubuntu``), ``subnet_id``, ``security_group_ids``, ``regions``
+(for ``list_tagged``; default: every enabled region).
+
+The VM gets the cluster's public key and a host key we generated through cloud-init user data,
+so the runner can pin the host key instead of trusting the first key it sees.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from airflow_provider_sky.launch.backends.base import (
+    TAG_CLUSTER,
+    TAG_MANAGED,
+    CapacityError,
+    Instance,
+    ProvisionError,
+    ProvisionRequest,
+    QuotaError,
+)
+
+CLOUD = "aws"
+UBUNTU_SSM = "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
+CAPACITY_CODES = frozenset({
+    "InsufficientInstanceCapacity", "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
+    "InsufficientCapacity", "Unsupported", "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet",
+})
+QUOTA_CODES = frozenset({"VcpuLimitExceeded", "InstanceLimitExceeded", "MaxSpotInstanceCountExceeded"})
+REGION_CODES = frozenset({"OptInRequired"})
+CLOUD_CODES = frozenset({"AuthFailure", "UnauthorizedOperation", "ExpiredToken", "InvalidClientTokenId"})
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+def _client(service: str, region: str, options: Mapping[str, Any]) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=region, endpoint_url=options.get("endpoint_url"))
+
+
+def user_data(request: ProvisionRequest) -> str:
+    """cloud-init config: authorized key for the login user and our pre-generated host key."""
+    config: dict[str, Any] = {"ssh_authorized_keys": [request.ssh_public_key], "ssh_deletekeys": True}
+    if request.host_key_private:
+        config["ssh_keys"] = {
+            "ed25519_private": request.host_key_private,
+            "ed25519_public": request.host_key_public,
+        }
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=True)
+
+
+def _error(exc: Exception, request: ProvisionRequest) -> Exception:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    message = getattr(exc, "response", {}).get("Error", {}).get("Message", str(exc))
+    where = {"cloud": CLOUD, "region": request.region, "zone": request.zone, "code": code}
+    text = f"{code}: {message}"
+    if code in CAPACITY_CODES:
+        return CapacityError(text, **where)
+    if code in QUOTA_CODES:
+        return QuotaError(text, **where)
+    if code in REGION_CODES:
+        return ProvisionError(text, scope="region", **where)
+    if code in CLOUD_CODES:
+        return ProvisionError(text, scope="cloud", **where)
+    return exc
+
+
+def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instance]:
+    from botocore.exceptions import ClientError
+
+    ec2 = _client("ec2", request.region, options)
+    image_id = options.get("image_id")
+    if not image_id:
+        image_id = _client("ssm", request.region, options).get_parameter(Name=UBUNTU_SSM)["Parameter"]["Value"]
+    tags = [{"Key": k, "Value": v} for k, v in sorted(request.tags.items())]
+    params: dict[str, Any] = {
+        "ImageId": image_id,
+        "InstanceType": request.instance_type,
+        "MinCount": request.num_nodes,
+        "MaxCount": request.num_nodes,
+        "UserData": user_data(request),
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ],
+        "MetadataOptions": {"HttpTokens": "required"},
+        "InstanceInitiatedShutdownBehavior": "terminate",
+    }
+    if request.zone:
+        params["Placement"] = {"AvailabilityZone": request.zone}
+    if request.use_spot:
+        params["InstanceMarketOptions"] = {
+            "MarketType": "spot",
+            "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
+        }
+    if options.get("subnet_id"):
+        params["SubnetId"] = options["subnet_id"]
+    if options.get("security_group_ids"):
+        params["SecurityGroupIds"] = list(options["security_group_ids"])
+    try:
+        reservation = ec2.run_instances(**params)
+    except ClientError as exc:
+        raise _error(exc, request) from exc
+    ids = [i["InstanceId"] for i in reservation["Instances"]]
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+    by_id = {i.instance_id: i for i in describe(request.cluster_name, request.region, options)}
+    out = [by_id[i] for i in ids if i in by_id]
+    for instance in out:
+        instance.host_key = _public_key_only(request.host_key_public) or None
+    return out
+
+
+def _public_key_only(public: str) -> str:
+    return " ".join(public.split()[:2])
+
+
+def _to_instance(raw: Mapping[str, Any], region: str, options: Mapping[str, Any]) -> Instance:
+    tags = {t["Key"]: t["Value"] for t in raw.get("Tags", [])}
+    launched = raw.get("LaunchTime")
+    return Instance(
+        instance_id=raw["InstanceId"], cloud=CLOUD, region=region,
+        zone=raw.get("Placement", {}).get("AvailabilityZone"), instance_type=raw.get("InstanceType", ""),
+        state=raw["State"]["Name"], ssh_host=raw.get("PublicIpAddress") or raw.get("PrivateIpAddress"),
+        ssh_port=22, ssh_user=options.get("ssh_user", "ubuntu"), remote_root=".", tags=tags,
+        launched_at=launched.timestamp() if hasattr(launched, "timestamp") else time.time(),
+    )
+
+
+def _describe(region: str, filters: list[dict[str, Any]], options: Mapping[str, Any]) -> list[Instance]:
+    ec2 = _client("ec2", region, options)
+    out = []
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            out += [_to_instance(raw, region, options) for raw in reservation["Instances"]]
+    return sorted(out, key=lambda i: i.instance_id)
+
+
+def describe(cluster_name: str, region: str, options: Mapping[str, Any]) -> list[Instance]:
+    return _describe(region, [
+        {"Name": f"tag:{TAG_CLUSTER}", "Values": [cluster_name]},
+        {"Name": "instance-state-name", "Values": LIVE_STATES},
+    ], options)
+
+
+def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> None:
+    ids = [i.instance_id for i in describe(cluster_name, region, options)]
+    if not ids:
+        return
+    ec2 = _client("ec2", region, options)
+    ec2.terminate_instances(InstanceIds=ids)
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+
+
+def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
+    regions = options.get("regions")
+    if not regions:
+        described = _client("ec2", "us-east-1", options).describe_regions()["Regions"]
+        regions = [r["RegionName"] for r in described]
+    out: list[Instance] = []
+    for region in regions:
+        out += _describe(region, [
+            {"Name": f"tag:{TAG_MANAGED}", "Values": ["true"]},
+            {"Name": "instance-state-name", "Values": LIVE_STATES},
+        ], options)
+    return out
