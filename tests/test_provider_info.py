@@ -1,0 +1,51 @@
+"""Airflow finds the provider through its entry point, and everything the provider info names exists."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import jsonschema
+
+import airflow
+from airflow_provider_sky.get_provider_info import get_provider_info
+
+
+def _import_object(dotted: str) -> object:
+    module_name, _, attribute = dotted.rpartition(".")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def test_entry_point_is_registered_and_returns_the_provider_info() -> None:
+    matches = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_sky")]
+    assert len(matches) == 1
+    assert matches[0].load()() == get_provider_info()
+
+
+def test_provider_info_matches_airflows_schema() -> None:
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_every_listed_module_and_class_imports() -> None:
+    info = get_provider_info()
+    for section in ("operators", "hooks", "triggers"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for link in info["extra-links"]:
+        assert callable(_import_object(link))
+    for conn in info["connection-types"]:
+        hook = _import_object(conn["hook-class-name"])
+        assert getattr(hook, "conn_type", None) == conn["connection-type"]
+
+
+def test_airflow_lists_the_provider_and_its_connection_form() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-sky" in manager.providers
+    assert "sky" in manager.hooks
+    assert "extra__sky__deny_regions" in manager.connection_form_widgets
