@@ -7,9 +7,9 @@ import json
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import airflow
 import jsonschema
 
-import airflow
 from airflow_provider_sky.get_provider_info import get_provider_info
 
 
@@ -19,7 +19,8 @@ def _import_object(dotted: str) -> object:
 
 
 def test_entry_point_is_registered_and_returns_the_provider_info() -> None:
-    matches = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_sky")]
+    providers = entry_points(group="apache_airflow_provider")
+    matches = [ep for ep in providers if ep.value.startswith("airflow_provider_sky")]
     assert len(matches) == 1
     assert matches[0].load()() == get_provider_info()
 
