@@ -162,7 +162,7 @@ def _grow_tree(ov: Overlay, root: int, targets: list[int], rate: float, conn: np
         reachable = [t for t in left if t in dist]
         if not reachable:
             return None
-        t = first if first in reachable else min(reachable, key=lambda v: dist[v])
+        t = first if first in dist and first not in in_tree else min(reachable, key=lambda v: dist[v])
         first = None
         path = []
         v = t
@@ -202,17 +202,17 @@ def _pack(ov: Overlay, root: int, targets: list[int], goal: float, parts: int,
 def heuristic_trees(ov: Overlay, root: int, targets: list[int], goal: float) -> list[tuple[float, Tree]] | None:
     """Cheapest equal-split tree packing found by multi-start greedy growth (None: none fit).
 
-    Greedy growth is blind to hubs: a destination that is dear to reach but cheap to forward from
-    (another cloud's region that then fans out at intra-cloud prices) loses ties to cheaper
-    leaves. So the fewest partitions that fit are tried once per "first destination", and the
-    cheapest packing wins.
+    Greedy growth is blind to hubs: a region that is dear to reach but cheap to forward from
+    (another cloud's region that then fans out at intra-cloud prices) loses to cheaper leaves.
+    So the fewest partitions that fit are grown once per "first region" (every destination and
+    candidate relay is tried as the first branch), and the cheapest packing wins.
     """
     for parts in range(1, MAX_PARTITIONS + 1):
         base = _pack(ov, root, targets, goal, parts, None)
         if base is None:
             continue
         options = [base]
-        for first in targets:
+        for first in (v for v in range(len(ov.nodes)) if v != root):
             found = _pack(ov, root, targets, goal, parts, first)
             if found is not None:
                 options.append(found)
