@@ -30,6 +30,7 @@ from airflow_provider_sky.launch.backends.base import (
     TAG_CLUSTER,
     TAG_DAG,
     TAG_EXPIRES,
+    TAG_KEEP,
     TAG_MANAGED,
     TAG_OWNER,
     TAG_RUN,
@@ -152,9 +153,11 @@ def make_tags(
     task_id: str = "",
     owner: str | None = None,
     ttl_seconds: float = 24 * 3600,
+    keep: bool = False,
 ) -> dict[str, str]:
     """Tags every resource carries so the janitor can find and judge it."""
     return {
+        TAG_KEEP: "true" if keep else "false",
         TAG_MANAGED: "true",
         TAG_CLUSTER: cluster_name,
         TAG_OWNER: owner or getpass.getuser(),

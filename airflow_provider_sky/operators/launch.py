@@ -133,7 +133,7 @@ class SkyLaunchOperator(BaseOperator):
         ti = context["ti"]
         ttl = self.autostop_minutes * 60 if self.keep_cluster else self.ttl_hours * 3600
         return runner.make_tags(cluster_name, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-                                owner=self.owner, ttl_seconds=ttl)
+                                owner=self.owner, ttl_seconds=ttl, keep=bool(self.keep_cluster))
 
     def _deadline(self) -> float | None:
         timeout = self.execution_timeout

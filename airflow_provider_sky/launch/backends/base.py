@@ -36,6 +36,7 @@ TAG_DAG = "sky-dag"
 TAG_RUN = "sky-run"
 TAG_TASK = "sky-task"
 TAG_EXPIRES = "sky-expires"  # unix seconds after which the janitor may delete the resource
+TAG_KEEP = "sky-keep"  # "true": the user kept the cluster; only its TTL ends it, not its run
 
 Scope = Literal["zone", "region", "cloud"]
 
