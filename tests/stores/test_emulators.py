@@ -10,6 +10,8 @@ import pytest
 
 from airflow_provider_sky.devtools import emulators
 
+pytestmark = pytest.mark.emulators
+
 
 def _answers(url: str) -> bool:
     try:

@@ -12,6 +12,8 @@ import pytest
 from airflow_provider_sky.errors import IntegrityError, SkyUserError
 from airflow_provider_sky.stores._common import RESERVED_PREFIX
 
+pytestmark = pytest.mark.emulators
+
 CLOUD = ["s3", "gs", "azure"]
 # file:// joins once its store module exists; it has no pages and no native checksums.
 ALL = CLOUD + (["file"] if importlib.util.find_spec("airflow_provider_sky.stores.local") else [])

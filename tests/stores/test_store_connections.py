@@ -192,6 +192,7 @@ def test_only_connections_for_used_schemes_are_looked_up(monkeypatch):
     assert creds.gcp.key_path is None and creds.azure.account_name is None
 
 
+@pytest.mark.emulators
 @pytest.mark.parametrize("scheme", ["s3", "gs", "azure"])
 def test_emulator_connection_env_vars_reach_the_emulator(fresh_bucket, monkeypatch, scheme):
     fresh = fresh_bucket(scheme)

@@ -20,6 +20,7 @@ MISSING_WORDS = {
 }
 
 
+@pytest.mark.emulators
 @pytest.mark.parametrize("scheme", ["s3", "gs", "azure"])
 def test_check_bucket_names_a_missing_bucket_and_how_to_create_it(fresh_bucket, scheme):
     store = fresh_bucket(scheme).store
@@ -32,6 +33,7 @@ def test_check_bucket_names_a_missing_bucket_and_how_to_create_it(fresh_bucket, 
     assert "Fix:" in str(caught.value)
 
 
+@pytest.mark.emulators
 @pytest.mark.parametrize("scheme", ["s3", "gs", "azure"])
 def test_check_bucket_for_writing_passes_and_leaves_nothing_behind(fresh_bucket, scheme):
     fresh = fresh_bucket(scheme)
@@ -43,6 +45,7 @@ def test_check_bucket_for_writing_passes_and_leaves_nothing_behind(fresh_bucket,
     assert fresh.store.abort_stale_uploads(fresh.bucket, "") == 0
 
 
+@pytest.mark.emulators
 def test_s3_wrong_keys_are_reported_as_rejected_credentials_without_the_secret():
     try:
         server = emulators.start_moto(require_auth=True)  # checks signatures against its own IAM
@@ -71,6 +74,7 @@ def test_s3_wrong_keys_are_reported_as_rejected_credentials_without_the_secret()
     assert secret not in message
 
 
+@pytest.mark.emulators
 def test_azure_wrong_account_key_is_reported_without_the_key(fresh_bucket):
     fresh = fresh_bucket("azure")
     wrong_key = "A" * 20 + emulators.AZURITE_KEY[20:]
@@ -109,6 +113,7 @@ def test_azure_credentials_for_another_account_are_refused_up_front():
         open_store(parse_uri("azure://myaccount/container/key"), creds)
 
 
+@pytest.mark.emulators
 def test_azure_connection_string_with_blob_endpoint_reaches_azurite(fresh_bucket):
     fresh = fresh_bucket("azure")
     fresh.store.put(fresh.bucket, "k", b"v", hashlib.md5(b"v").digest(), {})
