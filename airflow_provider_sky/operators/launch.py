@@ -186,9 +186,8 @@ class SkyLaunchOperator(BaseOperator):
         if self.deferrable:
             self.defer(
                 trigger=SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=self.poll_interval,
-                                         deadline=state["deadline"]),
+                                         deadline=state["deadline"], launch_state=state),
                 method_name="execute_complete",
-                kwargs={"state": state, "handle": handle.to_dict()},
             )
         deadline = state["deadline"]
         timeout = None if deadline is None else deadline - time.time()
@@ -205,12 +204,16 @@ class SkyLaunchOperator(BaseOperator):
             else:
                 tail = runner.log_tail(handle) if exit_code else ""
                 event = {"status": "finished", "exit_code": exit_code, "log_tail": tail}
-        return self.execute_complete(context, event, state=state, handle=handle.to_dict())
+        return self.execute_complete(context, event | {"handle": handle.to_dict(), "launch_state": state})
 
-    def execute_complete(self, context: Context, event: dict[str, Any], state: dict[str, Any],
-                         handle: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the job ended: relaunch on preemption, else tear down and report."""
-        cluster = runner.ClusterHandle.from_dict(handle)
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the job ended: relaunch on preemption, else tear down and report.
+
+        Everything needed comes in the event (the trigger hands back the launch state it was
+        given), so resuming works on any worker after any triggerer restart.
+        """
+        state = event["launch_state"]
+        cluster = runner.ClusterHandle.from_dict(event["handle"])
         status = event.get("status")
         attempts = [runner.Attempt(**a) for a in state["attempts"]]
         if status == "preempted":
@@ -262,7 +265,17 @@ class SkyLaunchOperator(BaseOperator):
             runner.teardown_by_name(self._cluster_name, log=self.log.info)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """A trigger failure or timeout resumes here with no handle: tear down by name first."""
-        if next_method != "execute_complete":
+        """Tear down by name whenever resuming fails (trigger failure, timeout, or a bug).
+
+        A trigger failure or timeout resumes here with no event; deferring again (relaunch after
+        preemption) is not a failure and keeps the cluster.
+        """
+        from airflow.sdk.exceptions import TaskDeferred
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferred:
+            raise
+        except BaseException:
             runner.teardown_by_name(self.cluster_name_for(context), log=self.log.info)
-        return super().resume_execution(next_method, next_kwargs, context)
+            raise

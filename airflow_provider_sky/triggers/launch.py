@@ -28,6 +28,8 @@ class SkyLaunchTrigger(BaseTrigger):
     :param offsets: per-node log byte offsets to resume from.
     :param poll_interval: seconds between polls.
     :param deadline: unix time after which the job counts as timed out (None: no limit).
+    :param launch_state: opaque JSON the operator needs when it resumes (plan, attempts, restart
+        count); handed back untouched in the event, so resuming depends on nothing but the event.
     """
 
     def __init__(
@@ -36,12 +38,14 @@ class SkyLaunchTrigger(BaseTrigger):
         offsets: list[int] | None = None,
         poll_interval: float = 5.0,
         deadline: float | None = None,
+        launch_state: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.handle = handle
         self.offsets = list(offsets) if offsets is not None else [0] * len(handle["instances"])
         self.poll_interval = poll_interval
         self.deadline = deadline
+        self.launch_state = launch_state or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -51,6 +55,7 @@ class SkyLaunchTrigger(BaseTrigger):
                 "offsets": list(self.offsets),
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
+                "launch_state": self.launch_state,
             },
         )
 
@@ -89,6 +94,8 @@ class SkyLaunchTrigger(BaseTrigger):
             "exit_code": None,
             "log_tail": "",
             "lost_nodes": [],
+            "handle": self.handle,
+            "launch_state": self.launch_state,
         }
         payload.update(fields)
         return TriggerEvent(payload)

@@ -47,7 +47,8 @@ def cluster(sshd_available, make_local_plan):
 
 def test_serialize_round_trip_keeps_every_kwarg():
     handle = {"cluster_name": "c", "instances": [{}, {}], "candidate": {}, "key_path": "/k"}
-    trigger = SkyLaunchTrigger(handle=handle, offsets=[5, 7], poll_interval=0.5, deadline=123.0)
+    trigger = SkyLaunchTrigger(handle=handle, offsets=[5, 7], poll_interval=0.5, deadline=123.0,
+                               launch_state={"restarts": 1, "attempts": [{"outcome": "capacity"}]})
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_sky.triggers.launch.SkyLaunchTrigger"
     assert _rebuild(trigger).serialize() == (classpath, kwargs)
