@@ -66,3 +66,11 @@ def test_delete_is_not_an_option_of_cp(src, dst):
 @pytest.mark.parametrize(("text", "size"), [("16MiB", 16 << 20), ("8M", 8 << 20), ("512k", 512 << 10), ("100", 100)])
 def test_sizes_accept_binary_units(text, size):
     assert parse_size(text) == size
+
+
+def test_an_unknown_connection_id_is_named_with_how_to_define_it(dst, capsys):
+    code = main(["cp", "s3://some-bucket/x/", uri(dst), "--aws-conn-id", "no_such_conn"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and "'no_such_conn' is not defined" in err and "Fix:" in err
+    assert tree(dst) == {}
