@@ -21,16 +21,33 @@ SUBCOMMAND_MODULES = (
     "airflow_provider_sky.cli.catalog",
     "airflow_provider_sky.cli.janitor",
 )
+# Which module defines each command: `airflow-sky cp` must not pay for importing the solver
+# (cvxpy) or the cloud compute SDKs, so only the invoked command's module is imported.
+COMMAND_MODULE = {
+    "cp": "airflow_provider_sky.cli.copy",
+    "sync": "airflow_provider_sky.cli.copy",
+    "plan": "airflow_provider_sky.cli.plan",
+    "launch": "airflow_provider_sky.cli.launch",
+    "catalog": "airflow_provider_sky.cli.catalog",
+    "janitor": "airflow_provider_sky.cli.janitor",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: list[str]) -> tuple[str, ...]:
+    """The one module that defines the invoked command, or all of them (for --help or typos)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    module = COMMAND_MODULE.get(command or "")
+    return (module,) if module else SUBCOMMAND_MODULES
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airflow-sky",
         description="Move data between clouds and run batch tasks on the cheapest cloud.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
+    for name in SUBCOMMAND_MODULES if argv is None else _modules_for(argv):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -42,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
