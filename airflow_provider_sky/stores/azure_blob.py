@@ -35,7 +35,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 from azure.core.pipeline.transport import RequestsTransport
-from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, ExponentialRetry
 
 from airflow_provider_sky.credentials import AzureCredentials
 from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
@@ -92,6 +92,9 @@ class AzureBlobStore(ObjectStore):
         )
         options: dict[str, Any] = {
             "transport": transport,
+            # First retries come after seconds, not the SDK default's 15 s; later ones still back off
+            # to a minute for sustained throttling.
+            "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=6),
             "max_single_put_size": _MAX_SINGLE_REQUEST,
             "max_single_get_size": _MAX_SINGLE_REQUEST,
             "max_chunk_get_size": _MAX_SINGLE_REQUEST,
@@ -104,7 +107,8 @@ class AzureBlobStore(ObjectStore):
     def check_bucket(self, bucket: str, *, write: bool) -> None:
         container = self._client.get_container_client(bucket)
         with self._translate(bucket, f"list azure://{self.account}/{bucket}", write=write):
-            next(iter(container.list_blobs(results_per_page=1).by_page()), None)
+            # One quick retry only: a user is waiting for this answer.
+            next(iter(container.list_blobs(results_per_page=1, retry_total=1).by_page()), None)
             if write:
                 # A tiny reserved blob written and deleted proves write and delete permission.
                 blob = container.get_blob_client(probe_key())

@@ -49,8 +49,11 @@ COMPOSE_LIMIT = 32  # sources per compose request, a GCS rule
 DEST_KEY_METADATA = "sky-dest-key"  # on temporary part objects: the key they will become
 # Writes are made idempotent by us (same key, same bytes), so they may be retried like reads.
 _RETRY = Retry(initial=0.5, maximum=8.0, multiplier=2.0, timeout=120.0)
+# A bucket check answers a user who waits: give up on an unreachable endpoint quickly.
+_CHECK_RETRY = Retry(initial=0.2, maximum=2.0, multiplier=2.0, timeout=5.0)
 _TIMEOUT = (10, 120)
 _CLEANUP_THREADS = 8
+_FAILURES = (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError, requests.exceptions.RequestException)
 
 
 class GcsStore(ObjectStore):
@@ -81,7 +84,8 @@ class GcsStore(ObjectStore):
 
     def check_bucket(self, bucket: str, *, write: bool) -> None:
         with self._translate(bucket, f"list gs://{bucket}", write=write):
-            next(iter(self._client.list_blobs(bucket, max_results=1, timeout=_TIMEOUT)), None)
+            blobs = self._client.list_blobs(bucket, max_results=1, timeout=_TIMEOUT, retry=_CHECK_RETRY)
+            next(iter(blobs), None)
         if write:
             # A tiny hidden object written and deleted proves storage.objects.create and .delete,
             # both of which multipart writes need.
@@ -94,9 +98,7 @@ class GcsStore(ObjectStore):
     # -- reads ------------------------------------------------------------------------------------
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        blobs = self._client.list_blobs(
-            bucket, prefix=prefix or None, page_size=self._page_size, timeout=_TIMEOUT
-        )
+        blobs = self._client.list_blobs(bucket, prefix=prefix or None, page_size=self._page_size, timeout=_TIMEOUT)
         with self._translate(bucket, f"list gs://{bucket}/{prefix}"):
             for blob in blobs:  # the iterator fetches one page at a time
                 if not is_reserved(blob.name, prefix):
@@ -118,7 +120,7 @@ class GcsStore(ObjectStore):
             )
         except api_exceptions.RequestRangeNotSatisfiable:
             return b""
-        except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc, bucket, f"read gs://{bucket}/{key}") from exc
 
     # -- writes -----------------------------------------------------------------------------------
@@ -153,9 +155,7 @@ class GcsStore(ObjectStore):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _upload(
-        self, bucket: str, name: str, data: bytes, md5: bytes, metadata: dict[str, str]
-    ) -> storage.Blob:
+    def _upload(self, bucket: str, name: str, data: bytes, md5: bytes, metadata: dict[str, str]) -> storage.Blob:
         """One verified object write: GCS checks md5Hash on arrival; we check what it reports."""
         blob = self._client.bucket(bucket).blob(name)
         blob.metadata = metadata or None
@@ -193,11 +193,13 @@ class GcsStore(ObjectStore):
     def _translate(self, bucket: str, action: str, *, write: bool = False) -> Iterator[None]:
         try:
             yield
-        except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
+        except _FAILURES as exc:
             raise self._error(exc, bucket, action, write=write) from exc
 
     def _error(self, exc: Exception, bucket: str, action: str, *, write: bool = False) -> Exception:
         where = self._where
+        if isinstance(exc, api_exceptions.RetryError) and exc.cause is not None:
+            exc = exc.cause  # retries ran out: report what kept failing
         message = str(getattr(exc, "message", "")) or type(exc).__name__
         # Listing or writing can only 404 on the bucket; a read may 404 on the object itself.
         bucket_missing = write or action.startswith("list") or "bucket" in message.lower()

@@ -140,3 +140,11 @@ def test_unknown_aws_profile_is_a_user_error(tmp_path, monkeypatch):
 
     with pytest.raises(SkyUserError, match="AWS profile 'no-such-profile' is not configured"):
         open_store(parse_uri("s3://bucket-x"), StoreCredentials(aws=AwsCredentials(profile_name="no-such-profile")))
+
+
+def test_unreachable_s3_endpoint_is_reported_with_the_endpoint():
+    endpoint = f"http://127.0.0.1:{emulators.free_port()}"  # nothing listens there
+    creds = AwsCredentials(access_key_id="a", secret_access_key="b", region_name="us-east-1", endpoint_url=endpoint)
+
+    with pytest.raises(SkyUserError, match=f"Cannot reach S3 for bucket 'bkt-x' \\(endpoint {endpoint}\\)"):
+        open_store(parse_uri("s3://bkt-x"), StoreCredentials(aws=creds)).check_bucket("bkt-x", write=False)
