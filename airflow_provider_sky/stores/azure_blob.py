@@ -109,9 +109,10 @@ class AzureBlobStore(ObjectStore):
         with self._translate(bucket, f"list azure://{self.account}/{bucket}", write=write):
             # One quick retry only: a user is waiting for this answer.
             next(iter(container.list_blobs(results_per_page=1, retry_total=1).by_page()), None)
-            if write:
-                # A tiny reserved blob written and deleted proves write and delete permission.
-                blob = container.get_blob_client(probe_key())
+        if write:
+            # A tiny reserved blob written and deleted proves write and delete permission.
+            blob = container.get_blob_client(probe_key())
+            with self._translate(bucket, f"write to azure://{self.account}/{bucket}", write=True):
                 blob.upload_blob(b"", overwrite=True)
                 blob.delete_blob()
 

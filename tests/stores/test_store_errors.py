@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 
@@ -148,3 +149,30 @@ def test_unreachable_s3_endpoint_is_reported_with_the_endpoint():
 
     with pytest.raises(SkyUserError, match=f"Cannot reach S3 for bucket 'bkt-x' \\(endpoint {endpoint}\\)"):
         open_store(parse_uri("s3://bkt-x"), StoreCredentials(aws=creds)).check_bucket("bkt-x", write=False)
+
+
+@pytest.mark.emulators
+def test_azure_read_only_sas_token_is_denied_for_writing_and_named_as_such(fresh_bucket):
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    fresh = fresh_bucket("azure")
+    token = generate_container_sas(
+        emulators.AZURITE_ACCOUNT,
+        fresh.bucket,
+        account_key=emulators.AZURITE_KEY,
+        permission=ContainerSasPermissions(read=True, list=True),
+        expiry=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
+    )
+    creds = AzureCredentials(
+        account_name=emulators.AZURITE_ACCOUNT, sas_token=token, account_url=fresh.emulator.endpoint
+    )
+    store = open_store(parse_uri(f"azure://{emulators.AZURITE_ACCOUNT}/{fresh.bucket}"), StoreCredentials(azure=creds))
+    store.check_bucket(fresh.bucket, write=False)
+
+    with pytest.raises(SkyUserError) as caught:
+        store.check_bucket(fresh.bucket, write=True)
+
+    message = str(caught.value)
+    assert f"Access denied to Azure container '{fresh.bucket}' (write to" in message
+    assert "SAS token with read, write, delete and list" in message
+    assert token not in message and "sig=" not in message
