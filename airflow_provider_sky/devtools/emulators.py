@@ -160,12 +160,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_moto(*, require_auth: bool = False, timeout: float = START_TIMEOUT_S) -> Emulator:
+def start_moto(*, require_auth: bool = False, setup_requests: int = 0, timeout: float = START_TIMEOUT_S) -> Emulator:
     """moto in server mode, as a subprocess of this interpreter.
 
-    `require_auth=True` makes moto check signatures against its own IAM, so any access key is
-    rejected: the one way to see a real "invalid access key" answer from it. Parts may be small
-    (moto's 5 MiB minimum is lowered) so tests do not push megabytes through a slow server.
+    `require_auth=True` makes moto check signatures and IAM policies against its own IAM, the
+    one way to see real "invalid access key" and "access denied" answers from it; the first
+    `setup_requests` requests are still let through so a test can create IAM users and buckets.
+    Parts may be small (moto's 5 MiB minimum is lowered) so tests do not push megabytes through
+    a slow server.
     """
     env = {
         "S3_UPLOAD_PART_MIN_SIZE": "1",
@@ -173,7 +175,7 @@ def start_moto(*, require_auth: bool = False, timeout: float = START_TIMEOUT_S) 
         "AWS_DEFAULT_REGION": MOTO_REGION,
     }
     if require_auth:
-        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(setup_requests)
 
     def command(port: int) -> list[str]:
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]

@@ -99,12 +99,13 @@ class S3Store(ObjectStore):
     # -- checks -----------------------------------------------------------------------------------
 
     def check_bucket(self, bucket: str, *, write: bool) -> None:
-        with self._translate(bucket, write=write):
+        with self._translate(bucket, write=write, what=f"list s3://{bucket}"):
             self._client.list_objects_v2(Bucket=bucket, MaxKeys=1)
-            if write:
-                # A multipart upload started and aborted at once proves s3:PutObject and
-                # s3:AbortMultipartUpload while leaving no object behind.
-                key = probe_key()
+        if write:
+            # A multipart upload started and aborted at once proves s3:PutObject and
+            # s3:AbortMultipartUpload while leaving no object behind.
+            key = probe_key()
+            with self._translate(bucket, write=True, what=f"write to s3://{bucket}"):
                 upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
                 self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 

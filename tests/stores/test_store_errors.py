@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 
+import boto3
 import pytest
 
 from airflow_provider_sky.credentials import AwsCredentials, AzureCredentials, GcpCredentials, StoreCredentials
@@ -46,33 +47,74 @@ def test_check_bucket_for_writing_passes_and_leaves_nothing_behind(fresh_bucket,
     assert fresh.store.abort_stale_uploads(fresh.bucket, "") == 0
 
 
-@pytest.mark.emulators
-def test_s3_wrong_keys_are_reported_as_rejected_credentials_without_the_secret():
+@pytest.fixture(scope="module")
+def moto_with_iam():
+    """A moto that enforces IAM, with bucket 'iam-bucket' and a read-only user's keys."""
     try:
-        server = emulators.start_moto(require_auth=True)  # checks signatures against its own IAM
+        server = emulators.start_moto(require_auth=True, setup_requests=4)
     except emulators.EmulatorError as exc:
         pytest.skip(str(exc))
-    secret = "wrong-secret-value-1234"
+    admin = {
+        "endpoint_url": server.endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
     try:
-        store = open_store(
-            parse_uri("s3://some-bucket"),
-            StoreCredentials(
-                aws=AwsCredentials(
-                    access_key_id="AKIAWRONGWRONGWRONG",
-                    secret_access_key=secret,
-                    region_name="us-east-1",
-                    endpoint_url=server.endpoint,
-                )
+        iam, s3 = boto3.client("iam", **admin), boto3.client("s3", **admin)
+        iam.create_user(UserName="reader")
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        read_only = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps(read_only))
+        s3.create_bucket(Bucket="iam-bucket")  # the last request let through without auth
+        yield (
+            server,
+            AwsCredentials(
+                access_key_id=key["AccessKeyId"],
+                secret_access_key=key["SecretAccessKey"],
+                region_name="us-east-1",
+                endpoint_url=server.endpoint,
             ),
         )
-        with pytest.raises(SkyUserError) as caught:
-            store.check_bucket("some-bucket", write=False)
     finally:
         server.stop()
 
+
+@pytest.mark.emulators
+def test_s3_wrong_keys_are_reported_as_rejected_credentials_without_the_secret(moto_with_iam):
+    server, _ = moto_with_iam
+    secret = "wrong-secret-value-1234"
+    creds = AwsCredentials(
+        access_key_id="AKIAWRONGWRONGWRONG",
+        secret_access_key=secret,
+        region_name="us-east-1",
+        endpoint_url=server.endpoint,
+    )
+    store = open_store(parse_uri("s3://iam-bucket"), StoreCredentials(aws=creds))
+
+    with pytest.raises(SkyUserError) as caught:
+        store.check_bucket("iam-bucket", write=False)
+
     message = str(caught.value)
-    assert "rejected the credentials" in message and "'some-bucket'" in message
+    assert "rejected the credentials" in message and "'iam-bucket'" in message
     assert secret not in message
+
+
+@pytest.mark.emulators
+def test_s3_read_only_identity_is_denied_for_writing_and_told_which_permissions(moto_with_iam):
+    _, reader = moto_with_iam
+    store = open_store(parse_uri("s3://iam-bucket"), StoreCredentials(aws=reader))
+    store.check_bucket("iam-bucket", write=False)
+
+    with pytest.raises(SkyUserError) as caught:
+        store.check_bucket("iam-bucket", write=True)
+
+    message = str(caught.value)
+    assert "Access denied to S3 bucket 'iam-bucket' (write to s3://iam-bucket" in message
+    assert "s3:PutObject" in message and reader.secret_access_key not in message
 
 
 @pytest.mark.emulators
