@@ -18,7 +18,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/uv/bin/uv ]; then
+if ! command -v uv >/dev/null 2>&1 && [ ! -x .tools/uv/lib/bin/uv ]; then
   echo "bootstrap: installing uv"
   python3 -m pip install -q --target .tools/uv/lib uv >/dev/null 2>&1 || python3 -m pip install -q uv
 fi
