@@ -218,3 +218,35 @@ def test_azure_read_only_sas_token_is_denied_for_writing_and_named_as_such(fresh
     assert f"Access denied to Azure container '{fresh.bucket}' (write to" in message
     assert "SAS token with read, write, delete and list" in message
     assert token not in message and "sig=" not in message
+
+
+@pytest.mark.emulators
+def test_gcs_service_account_refused_by_the_token_server_is_reported_as_rejected_credentials(fresh_bucket):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    fresh = fresh_bucket("gs")
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    key = {
+        "type": "service_account",
+        "project_id": "sky-test",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "sky@sky-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        # fake-gcs-server has no token endpoint: it answers 404, as Google answers a deleted key with 400.
+        "token_uri": f"{fresh.emulator.endpoint}/token",
+    }
+    creds = GcpCredentials(service_account_info=key, endpoint_url=fresh.emulator.endpoint)
+    store = open_store(parse_uri(f"gs://{fresh.bucket}"), StoreCredentials(gcp=creds))
+
+    with pytest.raises(SkyUserError) as caught:
+        store.check_bucket(fresh.bucket, write=False)
+
+    message = str(caught.value)
+    assert f"Google Cloud rejected the credentials used for bucket '{fresh.bucket}'" in message
+    assert "PRIVATE KEY" not in message
