@@ -1,0 +1,210 @@
+"""Google Compute Engine as a cloud module (google-cloud-compute, REST).
+
+Options (none secret; credentials come from Application Default Credentials):
+``project`` (default: the ADC project), ``image`` (default: Ubuntu 22.04 LTS family),
+``network`` (default ``global/networks/default``), ``ssh_user`` (default ``sky``),
+``disk_size_gb`` (default 50).
+
+GCE reports most capacity errors asynchronously, in the insert operation's ``error``: the
+module waits on each operation and maps its codes the way SkyPilot's GCP failover handler does
+(pool exhausted -> zone, regional quota -> region, all-regions GPU quota / IAM / VPC -> cloud).
+Labels must be lowercase ``[a-z0-9_-]``, so tag values are sanitised on the way in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.launch.backends.base import (
+    TAG_CLUSTER,
+    TAG_MANAGED,
+    CapacityError,
+    Instance,
+    ProvisionError,
+    ProvisionRequest,
+    QuotaError,
+    sanitize_label,
+)
+
+CLOUD = "gcp"
+DEFAULT_IMAGE = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts"
+ZONE_CODES = frozenset({
+    "ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "UNSUPPORTED_OPERATION",
+    "insufficientCapacity", "RESOURCE_NOT_READY", "RESOURCE_OPERATION_RATE_EXCEEDED", "RESOURCE_NOT_FOUND",
+})
+CLOUD_CODES = frozenset({"VPC_NOT_FOUND", "IAM_PERMISSION_DENIED"})
+REGION_CODES = frozenset({"SUBNET_NOT_FOUND_FOR_VPC"})
+OPERATION_TIMEOUT = 600.0
+
+
+@dataclass
+class Clients:
+    instances: Any
+    zone_operations: Any
+    project: str
+
+
+def _clients(options: Mapping[str, Any]) -> Clients:
+    """Build the API clients (tests replace this to replay recorded HTTP exchanges)."""
+    import google.auth
+    from google.cloud import compute_v1
+
+    credentials, default_project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    project = options.get("project") or default_project
+    if not project:
+        raise SkyUserError("no GCP project configured", 'set backend_options {"gcp": {"project": "..."}}')
+    return Clients(
+        compute_v1.InstancesClient(credentials=credentials),
+        compute_v1.ZoneOperationsClient(credentials=credentials),
+        project,
+    )
+
+
+def instance_body(request: ProvisionRequest, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The Instance resource for one node."""
+    from airflow_provider_sky.launch.backends.aws import user_data
+
+    user = options.get("ssh_user", "sky")
+    body: dict[str, Any] = {
+        "name": name,
+        "machine_type": f"zones/{request.zone}/machineTypes/{request.instance_type}",
+        "labels": {k: sanitize_label(v) for k, v in request.tags.items()},
+        "disks": [{
+            "boot": True,
+            "auto_delete": True,
+            "initialize_params": {
+                "source_image": options.get("image", DEFAULT_IMAGE),
+                "disk_size_gb": int(options.get("disk_size_gb", 50)),
+            },
+        }],
+        "network_interfaces": [{
+            "network": options.get("network", "global/networks/default"),
+            "access_configs": [{"name": "External NAT", "type_": "ONE_TO_ONE_NAT"}],
+        }],
+        "metadata": {"items": [
+            {"key": "ssh-keys", "value": f"{user}:{request.ssh_public_key}"},
+            {"key": "user-data", "value": user_data(request)},
+        ]},
+    }
+    if request.use_spot:
+        body["scheduling"] = {"provisioning_model": "SPOT", "instance_termination_action": "DELETE"}
+    return body
+
+
+def _classify(code: str, message: str, request: ProvisionRequest) -> ProvisionError | None:
+    where = {"cloud": CLOUD, "region": request.region, "zone": request.zone, "code": code}
+    text = f"{code}: {message}"
+    if code in ("QUOTA_EXCEEDED", "quotaExceeded"):
+        if "GPUS_ALL_REGIONS" in message:
+            return QuotaError(text, scope="cloud", **where)
+        return QuotaError(text, **where)
+    if code in ZONE_CODES:
+        return CapacityError(text, **where)
+    if code in REGION_CODES:
+        return ProvisionError(text, scope="region", **where)
+    if code in CLOUD_CODES:
+        return ProvisionError(text, scope="cloud", **where)
+    return None
+
+
+def _api_error(exc: Exception, request: ProvisionRequest) -> Exception:
+    """An HTTP error from insert (quota checks happen there): classify by the error reason."""
+    for detail in getattr(exc, "errors", None) or []:
+        reason = detail.get("reason", "") if isinstance(detail, Mapping) else ""
+        mapped = _classify(reason, str(getattr(exc, "message", exc)), request)
+        if mapped:
+            return mapped
+    return exc
+
+
+def _enum_name(value: Any) -> str:
+    """proto-plus enums are IntEnums (str() gives the number); compare by name."""
+    return str(getattr(value, "name", value))
+
+
+def _wait(clients: Clients, zone: str, operation: Any, request: ProvisionRequest) -> None:
+    deadline = time.monotonic() + OPERATION_TIMEOUT
+    while _enum_name(getattr(operation, "status", "")) != "DONE":
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"operation {operation.name} did not finish", cloud=CLOUD,
+                                 region=request.region, zone=zone, code="Timeout")
+        operation = clients.zone_operations.wait(project=clients.project, zone=zone, operation=operation.name)
+    errors = list(operation.error.errors) if operation.error else []
+    if errors:
+        first = errors[0]
+        mapped = _classify(first.code, first.message, request)
+        if mapped:
+            raise mapped
+        mapped = CapacityError(f"{first.code}: {first.message}", cloud=CLOUD, region=request.region,
+                               zone=zone, code=first.code)  # unparsed: block the zone (SkyPilot's rule)
+        raise mapped
+
+
+def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instance]:
+    from google.api_core import exceptions as gexc
+
+    if not request.zone:
+        raise SkyUserError("GCE launches need a zone", "use a plan whose GCP candidates name zones")
+    clients = _clients(options)
+    for rank in range(request.num_nodes):
+        name = f"{request.cluster_name}-{rank}"
+        body = instance_body(request, name, options)
+        try:
+            operation = clients.instances.insert_unary(project=clients.project, zone=request.zone,
+                                                       instance_resource=body)
+        except gexc.GoogleAPICallError as exc:
+            raise _api_error(exc, request) from exc
+        _wait(clients, request.zone, operation, request)
+    found = _list(clients, f'labels.{TAG_CLUSTER} = "{sanitize_label(request.cluster_name)}"', options)
+    for instance in found:
+        instance.host_key = " ".join(request.host_key_public.split()[:2]) or None
+    return found
+
+
+def _to_instance(raw: Any, options: Mapping[str, Any]) -> Instance:
+    zone = raw.zone.rsplit("/", 1)[-1]
+    nat = ""
+    for nic in raw.network_interfaces:
+        for access in nic.access_configs:
+            nat = nat or access.nat_i_p
+    state = {"RUNNING": "running", "TERMINATED": "terminated", "STOPPING": "shutting-down"}.get(
+        _enum_name(raw.status), "pending")
+    return Instance(
+        instance_id=raw.name, cloud=CLOUD, region=zone.rsplit("-", 1)[0], zone=zone,
+        instance_type=raw.machine_type.rsplit("/", 1)[-1], state=state,
+        ssh_host=nat or (raw.network_interfaces[0].network_i_p if raw.network_interfaces else None),
+        ssh_user=options.get("ssh_user", "sky"), remote_root=".", tags=dict(raw.labels),
+    )
+
+
+def _list(clients: Clients, label_filter: str, options: Mapping[str, Any]) -> list[Instance]:
+    out = []
+    pager = clients.instances.aggregated_list(request={"project": clients.project, "filter": label_filter})
+    for _, scoped in pager:
+        out += [_to_instance(raw, options) for raw in scoped.instances]
+    return sorted(out, key=lambda i: i.instance_id)
+
+
+def describe(cluster_name: str, region: str, options: Mapping[str, Any]) -> list[Instance]:
+    found = _list(_clients(options), f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"', options)
+    return [i for i in found if i.region == region]
+
+
+def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> None:
+    clients = _clients(options)
+    found = _list(clients, f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"', options)
+    for instance in found:
+        if instance.region != region:
+            continue
+        operation = clients.instances.delete_unary(project=clients.project, zone=instance.zone,
+                                                   instance=instance.instance_id)
+        request = ProvisionRequest(cluster_name, CLOUD, region, instance.zone, "", False, 0, "")
+        _wait(clients, instance.zone or "", operation, request)
+
+
+def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
+    return _list(_clients(options), f'labels.{TAG_MANAGED} = "true"', options)

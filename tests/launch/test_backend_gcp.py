@@ -1,0 +1,105 @@
+"""GCE module on recorded request/response shapes (no emulator exists), plus an opt-in live test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from replay import ReplayAdapter
+
+from airflow_provider_sky.launch.backends import gcp
+from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
+
+OPTIONS = {"project": "sky-proj"}
+
+
+@pytest.fixture
+def replay(monkeypatch):
+    """Mount a replay of the named recordings under the real google-cloud-compute clients."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import compute_v1
+
+    adapters: list[ReplayAdapter] = []
+
+    def use(*names: str) -> ReplayAdapter:
+        adapter = ReplayAdapter(*names)
+        adapters.append(adapter)
+
+        def clients(options):
+            instances = compute_v1.InstancesClient(credentials=AnonymousCredentials())
+            operations = compute_v1.ZoneOperationsClient(credentials=AnonymousCredentials())
+            for client in (instances, operations):
+                client._transport._session.mount("https://", adapter)
+            return gcp.Clients(instances, operations, options["project"])
+
+        monkeypatch.setattr(gcp, "_clients", clients)
+        return adapter
+
+    yield use
+    for adapter in adapters:
+        adapter.assert_done()
+
+
+def _request(zone: str, spot: bool = False) -> ProvisionRequest:
+    return ProvisionRequest("gcp-c1", "gcp", zone.rsplit("-", 1)[0], zone, "n2-standard-2", spot, 1,
+                            "ssh-ed25519 AAAAuser", host_key_public="ssh-ed25519 AAAAhost gcp-c1",
+                            tags={TAG_CLUSTER: "gcp-c1", "sky-managed": "true", "sky-dag": "train_dag",
+                                  "sky-run": "manual__2026-11-23T10:00:00"})
+
+
+def test_launch_inserts_labelled_instance_and_reports_its_address(replay):
+    adapter = replay("gcp_launch_ok")
+    [node] = gcp.launch(_request("us-central1-b"), OPTIONS)
+    assert (node.instance_id, node.zone, node.ssh_host, node.state) == ("gcp-c1-0", "us-central1-b",
+                                                                         "34.123.45.67", "running")
+    assert node.host_key == "ssh-ed25519 AAAAhost"
+    labels = adapter.requests[0][2]["labels"]
+    assert labels["sky-run"] == "manual__2026-11-23t10-00-00"  # sanitised to GCE's label rules
+
+
+def test_pool_exhausted_in_operation_is_a_zone_capacity_error(replay):
+    replay("gcp_zone_exhausted")
+    with pytest.raises(CapacityError) as info:
+        gcp.launch(_request("us-central1-a"), OPTIONS)
+    assert (info.value.code, info.value.scope, info.value.zone) == ("ZONE_RESOURCE_POOL_EXHAUSTED", "zone",
+                                                                      "us-central1-a")
+
+
+def test_regional_quota_at_insert_is_a_region_quota_error(replay):
+    replay("gcp_quota_exceeded")
+    with pytest.raises(QuotaError) as info:
+        gcp.launch(_request("us-west1-a"), OPTIONS)
+    assert (info.value.scope, info.value.region) == ("region", "us-west1")
+
+
+def test_spot_request_asks_for_spot_provisioning(monkeypatch):
+    body = gcp.instance_body(_request("us-central1-b", spot=True), "gcp-c1-0", OPTIONS)
+    assert body["scheduling"] == {"provisioning_model": "SPOT", "instance_termination_action": "DELETE"}
+
+
+def test_terminate_deletes_and_waits(replay):
+    adapter = replay("gcp_terminate")
+    gcp.terminate("gcp-c1", "us-central1", OPTIONS)
+    assert [m for m, _, _ in adapter.requests] == ["GET", "DELETE", "POST"]
+
+
+def test_describe_and_list_tagged(replay):
+    replay("gcp_describe_gone", "gcp_list_tagged")
+    assert gcp.describe("gcp-c1", "us-central1", OPTIONS) == []
+    assert [i.tags[TAG_CLUSTER] for i in gcp.list_tagged(OPTIONS)] == ["gcp-c1"]
+
+
+@pytest.mark.live(env=("SKY_LIVE_GCP_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"))
+def test_live_gcp_launch_and_terminate():
+    """Creates and deletes one e2-micro in the given project (costs cents)."""
+    from airflow_provider_sky.launch.runner import make_tags
+
+    options = {"project": os.environ["SKY_LIVE_GCP_PROJECT"]}
+    request = ProvisionRequest("sky-live-gcp", "gcp", "us-central1", "us-central1-a", "e2-micro", False, 1,
+                               "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBkjF3p8j0Ow0NvXhYd9zqCj3a3R0F1d0QjQm6lW0QxS",
+                               tags=make_tags("sky-live-gcp", ttl_seconds=3600))
+    try:
+        assert len(gcp.launch(request, options)) == 1
+    finally:
+        gcp.terminate("sky-live-gcp", "us-central1", options)
+    assert gcp.describe("sky-live-gcp", "us-central1", options) == []
