@@ -54,6 +54,20 @@ def test_listing_follows_every_page_in_key_order(fresh_bucket, scheme):
     assert [info.key for info in listed] == names
 
 
+@pytest.mark.parametrize("scheme", CLOUD)
+def test_listing_fetches_pages_as_it_goes_instead_of_all_at_once(fresh_bucket, scheme):
+    fresh = fresh_bucket(scheme, page_size=2)
+    for name in ("k1", "k2", "k3", "k4"):
+        put(fresh, name, b"x")
+
+    listing = fresh.store.list(fresh.bucket, "")
+    first = next(listing)
+    put(fresh, "k9-written-after-the-first-page", b"x")  # only a lazy listing can still see it
+    rest = [info.key for info in listing]
+
+    assert [first.key, *rest] == ["k1", "k2", "k3", "k4", "k9-written-after-the-first-page"]
+
+
 @pytest.mark.parametrize("scheme", ALL)
 def test_listing_reports_sizes(fresh_bucket, scheme):
     fresh = fresh_bucket(scheme)
