@@ -394,17 +394,22 @@ class _Pipeline:
 
     # -- submission (main thread) ----------------------------------------------------------
     def submit(self, job: ObjectJob) -> None:
+        """Queue one object: multipart objects fan out into chunk tasks at once; small ones batch.
+
+        A batch is handed over as soon as a worker is idle, so a few objects still run in
+        parallel; it only grows (to `small_batch_objects`) while every worker is busy,
+        which is when per-task overhead starts to matter.
+        """
         if job.multipart:
             self._submit_multipart(job)
             return
         size = job.source.size
-        if self._batch and (
-            len(self._batch) >= self.request.small_batch_objects
-            or self._batch_bytes + size > self.request.chunk_size
-        ):
+        if self._batch and self._batch_bytes + size > self.request.chunk_size:
             self._flush()
         self._batch.append(job)
         self._batch_bytes += size
+        if len(self._batch) >= self.request.small_batch_objects or self._pending < self.request.concurrency:
+            self._flush()
 
     def _flush(self) -> None:
         if self._batch:

@@ -94,10 +94,9 @@ class ProgressTracker:
             while len(self._samples) > 2 and now - self._samples[0][0] > self.WINDOW:
                 self._samples.popleft()
             t0, b0 = self._samples[0]
-            if now - t0 > 0:
-                rate = (done - b0) / (now - t0)
-            else:
-                rate = done / (now - self.start) if now > self.start else 0.0
+            if now <= t0:  # a single sample so far: average since the start
+                t0, b0 = self.start, 0
+            rate = (done - b0) / (now - t0) if now > t0 else 0.0
             remaining = total - done
             eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 and self.listing_done else None)
             return ProgressSnapshot(
