@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,8 +309,16 @@ def _fake_gcs_binary() -> Path:
         ) from exc
 
 
+_Finish = Callable[[int, "subprocess.Popen[bytes]", Any, float], Emulator]
+
+
 def _start(
-    name: str, command: Any, probe_url: Any, extra_env: Mapping[str, str], finish: Any, timeout: float
+    name: str,
+    command: Callable[[int], list[str]],
+    probe_url: Callable[[int], str],
+    extra_env: Mapping[str, str],
+    finish: _Finish,
+    timeout: float,
 ) -> Emulator:
     """Launch `command(port)` on a fresh port (three tries: a port can be taken between pick and bind)."""
     last_problem = ""
