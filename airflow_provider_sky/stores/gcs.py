@@ -14,6 +14,7 @@ also covers servers that do not check.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -44,6 +45,7 @@ from airflow_provider_sky.stores._common import (
 )
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
 
+_log = logging.getLogger(__name__)
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 COMPOSE_LIMIT = 32  # sources per compose request, a GCS rule
 DEST_KEY_METADATA = "sky-dest-key"  # on temporary part objects: the key they will become
@@ -271,7 +273,11 @@ class _GcsUpload(MultipartUpload):
                 list(pool.map(self._compose, targets, groups, [self._temp_metadata()] * len(groups)))
             names, rounds = targets, rounds + 1
         self._compose(self._key, names, self._metadata)
-        self.abort()  # removes every temporary object; the final object is outside the prefix
+        try:
+            self.abort()  # removes every temporary object; the final object is outside the prefix
+        except (StoreError, SkyUserError) as exc:
+            # The object is complete; leftovers are hidden and `abort_stale_uploads` finds them.
+            _log.warning("Temporary parts of gs://%s/%s were not all deleted: %s", self._bucket, self._key, exc)
         info = self._store.stat(self._bucket, self._key)
         if info is None:
             raise StoreError(f"gs://{self._bucket}/{self._key} is missing right after compose")
