@@ -10,6 +10,7 @@ top-level keys (exactly) plus any dotted-path values the recording pins.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.response import HTTPResponse
 
 RECORDINGS = Path(__file__).parent / "recordings" / "compute"
 
@@ -67,7 +69,9 @@ class ReplayAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = recorded["status"]
         response.headers = CaseInsensitiveDict({"Content-Type": "application/json", **recorded.get("headers", {})})
-        response._content = json.dumps(recorded.get("body", {})).encode()
+        content = json.dumps(recorded.get("body", {})).encode()
+        response._content = content
+        response.raw = HTTPResponse(body=io.BytesIO(content), status=recorded["status"], preload_content=False)
         response.encoding = "utf-8"
         response.url = request.url or ""
         response.request = request

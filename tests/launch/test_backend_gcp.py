@@ -103,3 +103,12 @@ def test_live_gcp_launch_and_terminate():
     finally:
         gcp.terminate("sky-live-gcp", "us-central1", options)
     assert gcp.describe("sky-live-gcp", "us-central1", options) == []
+
+
+def test_replay_rejects_a_request_whose_shape_differs_from_the_recording(replay, monkeypatch):
+    adapter = replay("gcp_launch_ok")
+    real_body = gcp.instance_body
+    monkeypatch.setattr(gcp, "instance_body", lambda *a: real_body(*a) | {"description": "extra key"})
+    with pytest.raises(AssertionError, match="description"):
+        gcp.launch(_request("us-central1-b"), OPTIONS)
+    adapter.pending.clear()
