@@ -123,7 +123,9 @@ class S3Store(ObjectStore):
                         size=item["Size"],
                         etag=etag,
                         mtime=item["LastModified"].timestamp(),
-                        checksums=_checksums(etag),
+                        # Only the ETag: a listing does not say whether an object is KMS-encrypted,
+                        # and then its ETag is not an MD5. `stat` knows, and adds "md5" when safe.
+                        checksums={"etag": etag} if etag else {},
                     )
 
     def stat(self, bucket: str, key: str) -> ObjectInfo | None:

@@ -95,6 +95,16 @@ def test_put_then_stat_reports_the_md5_of_the_bytes_and_the_metadata(fresh_bucke
         assert info.checksums["crc32c"] == f"{google_crc32c.value(data):08x}"
 
 
+def test_s3_listing_never_claims_an_md5_it_cannot_know(fresh_bucket):
+    fresh = fresh_bucket("s3")
+    put(fresh, "obj", b"data")
+
+    (listed,) = fresh.store.list(fresh.bucket, "")
+
+    assert "md5" not in listed.checksums  # a KMS-encrypted object's ETag looks like one but is not
+    assert fresh.store.stat(fresh.bucket, "obj").checksums["md5"] == hashlib.md5(b"data").hexdigest()
+
+
 @pytest.mark.parametrize("scheme", ALL)
 def test_stat_of_a_missing_object_is_none(fresh_bucket, scheme):
     fresh = fresh_bucket(scheme)
