@@ -314,20 +314,41 @@ class LocalStore(ObjectStore):
             os.unlink(path)
 
     def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
+        """Remove temp files a killed run left where keys under `prefix` would be written.
+
+        Temp names do not carry their key, so every temp file in the prefix's directory
+        counts, plus those in sub-directories matching the prefix. Two runs writing into one
+        directory at the same time are therefore not supported.
+        """
         self._check_bucket_name(bucket)
-        head = prefix.rpartition("/")[0]
-        count = 0
-        for root, _dirs, files in os.walk("/" + head if head else "/"):
-            for name in files:
-                if name.startswith(TEMP_PREFIX):
-                    try:
-                        os.unlink(os.path.join(root, name))
-                        count += 1
-                    except FileNotFoundError:
-                        pass
-            if not prefix:
-                break  # never walk the whole filesystem for an empty prefix
+        head, _, name = prefix.rpartition("/")
+        root = "/" + head
+        count = _remove_temps(root)
+        if not head and not name:
+            return count  # the filesystem root: never walk the whole machine
+        try:
+            with os.scandir(root) as it:
+                subdirs = [e.path for e in it if e.name.startswith(name) and e.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return count
+        for subdir in subdirs:
+            for dirpath, _dirs, _files in os.walk(subdir):
+                count += _remove_temps(dirpath)
         return count
+
+
+def _remove_temps(directory: str) -> int:
+    count = 0
+    try:
+        with os.scandir(directory) as it:
+            temps = [e.path for e in it if e.name.startswith(TEMP_PREFIX)]
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    for path in temps:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            count += 1
+    return count
 
 
 class LocalUpload(MultipartUpload):

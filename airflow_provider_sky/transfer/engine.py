@@ -196,14 +196,8 @@ def _copy_to(
     tracker = ProgressTracker(str(target.uri))
     started = time.monotonic()
     if not request.dry_run:
-        stale_prefix = (
-            target.mapping.dst_prefix
-            if not target.mapping.single
-            else (
-                target.mapping.dst_prefix.rpartition("/")[0] + "/" if "/" in target.mapping.dst_prefix else ""
-            )
-        )
-        result.stale_uploads_aborted = target.store.abort_stale_uploads(target.uri.bucket, stale_prefix)
+        # What a killed earlier run left unfinished where this run writes (for one object: its key).
+        result.stale_uploads_aborted = target.store.abort_stale_uploads(target.uri.bucket, target.mapping.dst_prefix)
     pipeline = _Pipeline(
         request,
         Reader(source_store, selection.uri.bucket),

@@ -143,3 +143,15 @@ def test_bytes_in_flight_never_exceed_concurrency_times_chunk_size(local, src, d
     assert local.in_flight == 0
     assert 0 < local.peak_in_flight <= concurrency * CHUNK
     assert len(tree(dst)) == 304
+
+
+def test_a_rerun_of_a_killed_single_object_copy_clears_its_leftovers_only_in_that_directory(local, src, dst):
+    write(src / "one.bin", os.urandom(3 * CHUNK))
+    write(dst / "elsewhere" / (TEMP_PREFIX + "keep"), b"another directory's business")
+    write(dst / (TEMP_PREFIX + "stale"), b"left by a kill")
+
+    summary = copy(local, uri(src / "one.bin", slash=False), uri(dst))
+
+    assert summary.destinations[0].stale_uploads_aborted == 1
+    assert (dst / "elsewhere" / (TEMP_PREFIX + "keep")).exists()
+    assert (dst / "one.bin").read_bytes() == (src / "one.bin").read_bytes()
