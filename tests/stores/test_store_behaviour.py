@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
 import google_crc32c
 import pytest
 
@@ -103,6 +104,23 @@ def test_s3_listing_never_claims_an_md5_it_cannot_know(fresh_bucket):
 
     assert "md5" not in listed.checksums  # a KMS-encrypted object's ETag looks like one but is not
     assert fresh.store.stat(fresh.bucket, "obj").checksums["md5"] == hashlib.md5(b"data").hexdigest()
+
+
+def test_s3_stat_of_a_kms_encrypted_object_reports_no_md5(fresh_bucket):
+    fresh = fresh_bucket("s3")
+    aws = fresh.emulator.credentials.aws
+    client = boto3.client(
+        "s3",
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region_name,
+        aws_access_key_id=aws.access_key_id,
+        aws_secret_access_key=aws.secret_access_key,
+    )
+    client.put_object(Bucket=fresh.bucket, Key="sealed", Body=b"abc", ServerSideEncryption="aws:kms")
+
+    info = fresh.store.stat(fresh.bucket, "sealed")
+
+    assert "md5" not in info.checksums and info.etag  # moto's ETag looks like an MD5; real KMS ETags are not
 
 
 @pytest.mark.parametrize("scheme", ALL)
