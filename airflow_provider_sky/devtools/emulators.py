@@ -13,6 +13,7 @@ Only well-known, public emulator credentials appear here (moto accepts anything;
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -335,6 +336,7 @@ def _start(
                 env={**os.environ, **extra_env},
                 start_new_session=True,
                 cwd=tempfile.gettempdir(),
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             log.close()
@@ -348,6 +350,30 @@ def _start(
         if "timed out" in problem:
             break
     raise EmulatorError(f"{name} did not start: {last_problem}", _SETUP_FIX)
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up here: the child after fork must not load libraries
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies.
+
+    The emulators run in their own session (so `stop` can kill a whole group), which also
+    shields them from a Ctrl-C or a CI timeout that kills the test run's group. Without this,
+    a test run killed before its fixtures' teardown would leave servers running forever.
+    Linux only; the signal follows the starting *thread*, so start emulators from a thread that
+    outlives them (the main thread in tests, the demo and benchmarks).
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, deadline: float) -> str | None:

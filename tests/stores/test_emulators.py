@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -56,3 +58,22 @@ def test_emulator_connection_json_is_airflow_connection_json(s3_emulator):
     conn = env["AIRFLOW_CONN_AWS_DEFAULT"]
 
     assert '"conn_type": "aws"' in conn and s3_emulator.endpoint in conn
+
+
+def test_an_emulator_dies_with_a_test_run_that_is_killed_before_teardown():
+    starter = (
+        "from airflow_provider_sky.devtools.emulators import start_fake_gcs\nimport time\n"
+        "print(start_fake_gcs().pid, flush=True)\ntime.sleep(60)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    line = run.stdout.readline()
+    if not line.strip():
+        run.wait()
+        pytest.skip("fake-gcs-server could not start")
+    server = psutil.Process(int(line))
+
+    run.kill()  # SIGKILL: no teardown, no atexit
+    run.wait()
+
+    server.wait(timeout=5)  # raises if the server outlives its starter
+    assert not server.is_running()
