@@ -295,12 +295,18 @@ def _connect(node: Instance, handle: ClusterHandle) -> Any:
     return ssh.connect(node.ssh_host or "", node.ssh_port, node.ssh_user, handle.key_path, node.host_key)
 
 
-def start_job(handle: ClusterHandle, task: TaskSpec, *, log: Log = print) -> None:
-    """Upload workdir and file mounts, write the job scripts and start them detached on every node."""
+def start_job(handle: ClusterHandle, task: TaskSpec, *, log: Log = print, store_credentials: Any = None) -> None:
+    """Upload workdir and file mounts, write the job scripts and start them detached on every node.
+
+    ``store_credentials`` (a ``StoreCredentials``) reach the buckets named in ``file_mounts``;
+    by default each cloud SDK's own credential chain is used.
+    """
+    if task.workdir is not None and not isinstance(task.workdir, str):
+        raise SkyUserError("a git workdir is not supported by this launcher", "clone it locally and pass the path")
     nodes = handle.nodes()
     node_ips = [n.ssh_host or "" for n in nodes]
     with tempfile.TemporaryDirectory(prefix="sky-mounts-") as staging:
-        mounts = _stage_file_mounts(task, Path(staging), log)
+        mounts = _stage_file_mounts(task, Path(staging), log, store_credentials)
         for rank, node in enumerate(nodes):
             client = _connect(node, handle)
             try:
@@ -313,7 +319,7 @@ def start_job(handle: ClusterHandle, task: TaskSpec, *, log: Log = print) -> Non
     log(f"job started on {len(nodes)} node(s) of {handle.cluster_name}")
 
 
-def _stage_file_mounts(task: TaskSpec, staging: Path, log: Log) -> dict[str, Path]:
+def _stage_file_mounts(task: TaskSpec, staging: Path, log: Log, credentials: Any) -> dict[str, Path]:
     """Resolve every file mount to a local path (bucket URIs are copied down first)."""
     out: dict[str, Path] = {}
     for index, (remote, source) in enumerate(sorted(task.file_mounts.items())):
@@ -323,9 +329,8 @@ def _stage_file_mounts(task: TaskSpec, staging: Path, log: Log) -> dict[str, Pat
         if "://" in uri and not uri.startswith("file://"):
             target = staging / str(index)
             target.mkdir()
-            _download_bucket(uri, target)
+            out[remote] = _download_bucket(uri, target, credentials)
             log(f"file mount {remote}: fetched {uri}")
-            out[remote] = target
             continue
         local = Path(uri.removeprefix("file://")).expanduser()
         if not local.exists():
@@ -334,16 +339,19 @@ def _stage_file_mounts(task: TaskSpec, staging: Path, log: Log) -> dict[str, Pat
     return out
 
 
-def _download_bucket(uri: str, target: Path) -> None:
-    """Copy a bucket prefix to a local dir with the project's copy engine."""
-    try:
-        from airflow_provider_sky.transfer import run_copy  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise SkyUserError(
-            f"file mount from {uri} needs the transfer engine, which is not installed",
-            "mount a local path instead",
-        ) from exc
-    run_copy(uri, target.as_uri() + "/")
+def _download_bucket(uri: str, target: Path, credentials: Any) -> Path:
+    """Copy a bucket object or prefix to a local dir with the project's copy engine.
+
+    Returns the local path to upload: the directory for a prefix (``.../``), the file for an
+    object, so the node sees the same shape the URI names.
+    """
+    from airflow_provider_sky.transfer import CopyRequest, run_copy
+
+    run_copy(CopyRequest.build(uri, target.as_uri() + "/"), credentials)
+    files = [p for p in target.rglob("*") if p.is_file()]
+    if not uri.endswith("/") and len(files) == 1:
+        return files[0]
+    return target
 
 
 def _prepare_node(client: Any, node: Instance, task: TaskSpec, rank: int, node_ips: Sequence[str],
@@ -550,6 +558,7 @@ def launch_task(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     poll_interval: float = 0.5,
     timeout: float | None = None,
+    store_credentials: Any = None,
 ) -> LaunchResult:
     """Provision, run and tear down in this process; raise :class:`JobFailed` on a non-zero exit.
 
@@ -569,7 +578,7 @@ def launch_task(
     try:
         while True:
             launched = time.monotonic()
-            start_job(handle, task, log=log)
+            start_job(handle, task, log=log, store_credentials=store_credentials)
             outcome = wait_job(handle, log, poll_interval, started, timeout)
             cost += cost_estimate(handle.candidate, time.monotonic() - launched)
             if outcome is not None:

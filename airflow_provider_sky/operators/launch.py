@@ -50,6 +50,9 @@ class SkyLaunchOperator(BaseOperator):
     :param backend_options: per-cloud options, e.g. ``{"local": {"capacity": {"local-a1": 0}}}``.
     :param poll_interval: seconds between job polls.
     :param ttl_hours: safety-net TTL tag on every VM, in case teardown itself never runs.
+    :param aws_conn_id / gcp_conn_id / azure_conn_id: connections for buckets named in
+        ``file_mounts`` (looked up only when a mount needs them). VM credentials are separate:
+        each cloud SDK's own chain on the worker and triggerer.
     """
 
     template_fields: Sequence[str] = (
@@ -65,6 +68,9 @@ class SkyLaunchOperator(BaseOperator):
         "backend_options",
         "poll_interval",
         "ttl_hours",
+        "aws_conn_id",
+        "gcp_conn_id",
+        "azure_conn_id",
     )
     template_fields_renderers = {"task": "yaml", "plan": "json", "backend_options": "json"}
     ui_color = "#d8f0d2"
@@ -85,6 +91,9 @@ class SkyLaunchOperator(BaseOperator):
         backend_options: dict[str, dict[str, Any]] | None = None,
         poll_interval: float = 5.0,
         ttl_hours: float = 24.0,
+        aws_conn_id: str | None = "aws_default",
+        gcp_conn_id: str | None = "google_cloud_default",
+        azure_conn_id: str | None = "wasb_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +110,9 @@ class SkyLaunchOperator(BaseOperator):
         self.backend_options = backend_options
         self.poll_interval = poll_interval
         self.ttl_hours = ttl_hours
+        self.aws_conn_id = aws_conn_id
+        self.gcp_conn_id = gcp_conn_id
+        self.azure_conn_id = azure_conn_id
         self._cluster_name: str | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -120,6 +132,24 @@ class SkyLaunchOperator(BaseOperator):
 
         return optimize(spec, clouds=self.clouds, allow_regions=self.allow_regions,
                         deny_regions=self.deny_regions)
+
+    def _store_credentials(self, spec: TaskSpec) -> Any:
+        """Credentials for the buckets ``file_mounts`` names; None when it names none."""
+        buckets = [uri for uri in spec.input_data() if "://" in uri and not uri.startswith("file://")]
+        if not buckets:
+            return None
+        from airflow_provider_sky.hooks.transfer import SkyTransferHook
+        from airflow_provider_sky.uri import parse_uri
+
+        hook = SkyTransferHook(self.aws_conn_id, self.gcp_conn_id, self.azure_conn_id)
+        return hook.get_credentials([parse_uri(uri) for uri in buckets])
+
+    def _start(self, handle: runner.ClusterHandle, spec: TaskSpec) -> None:
+        try:
+            runner.start_job(handle, spec, log=self.log.info, store_credentials=self._store_credentials(spec))
+        except BaseException:
+            runner.teardown(handle, log=self.log.info)
+            raise
 
     @staticmethod
     def cluster_name_for(context: Context) -> str:
@@ -172,11 +202,7 @@ class SkyLaunchOperator(BaseOperator):
             attempts=attempts,
         )
         blocked[:] = [list(b) for b in blocked_t]
-        try:
-            runner.start_job(handle, spec, log=self.log.info)
-        except BaseException:
-            runner.teardown(handle, log=self.log.info)
-            raise
+        self._start(handle, spec)
         return handle
 
     def _follow(
@@ -225,11 +251,7 @@ class SkyLaunchOperator(BaseOperator):
                 blocked=blocked, attempts=attempts, restarts=state["restarts"],
                 max_restarts=int(self.max_restarts),
             )
-            try:
-                runner.start_job(new_handle, spec, log=self.log.info)
-            except BaseException:
-                runner.teardown(new_handle, log=self.log.info)
-                raise
+            self._start(new_handle, spec)
             state = state | {"attempts": [a.__dict__ for a in attempts], "restarts": state["restarts"] + 1,
                              "blocked": [list(b) for b in blocked]}
             return self._follow(context, new_handle, state)

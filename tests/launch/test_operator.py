@@ -127,3 +127,37 @@ def test_trigger_failure_resumes_into_teardown(sshd_available, make_local_plan):
     with pytest.raises(Exception, match=r"[Tt]imeout"):
         op.resume_execution("__fail__", {"error": "Trigger timeout"}, context)
     assert state.list_clusters() == []
+
+
+def test_deferred_spot_preemption_relaunches_and_defers_again(sshd_available, make_local_plan, monkeypatch):
+    from airflow_provider_sky.launch.backends import local
+
+    real_start = runner.start_job
+    starts: list[str] = []
+
+    def start_then_preempt_first(handle, task, log, store_credentials=None):
+        real_start(handle, task, log=log)
+        starts.append(handle.candidate["zone"])
+        if len(starts) == 1:
+            local.preempt(handle.nodes()[0].instance_id)
+
+    monkeypatch.setattr(runner, "start_job", start_then_preempt_first)
+    op = _operator("echo survived", deferrable=True, max_restarts=1,
+                   plan=make_local_plan("local-a1", "local-b1", spot=True).to_dict())
+    context = _context()
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(context)
+
+    async def first_event(trigger):
+        async for event in trigger.run():
+            return event.payload
+
+    event = asyncio.run(first_event(first.value.trigger))
+    assert event["status"] == "preempted"
+    with pytest.raises(TaskDeferred) as second:
+        op.execute_complete(context, event=event)
+    result = op.execute_complete(context, event=asyncio.run(first_event(second.value.trigger)))
+
+    assert starts == ["local-a1", "local-b1"]
+    assert result["restarts"] == 1 and result["candidate"]["zone"] == "local-b1"
+    assert [a["outcome"] for a in result["attempts"]] == ["launched", "preempted", "skipped", "launched"]

@@ -80,3 +80,19 @@ def test_remote_paths_stay_inside_a_sandboxed_node():
     assert job.remote_path(node, "~/data") == "/vm/home/data"
     assert job.remote_path(node, "/etc/passwd") == "/vm/home/etc/passwd"
     assert job.remote_path(cloud, "/data") == "/data" and job.remote_path(cloud, "~/x") == "x"
+
+
+@pytest.mark.sshd
+@pytest.mark.emulators
+def test_file_mount_from_a_bucket_is_fetched_and_uploaded(sshd_available, make_local_plan, fresh_bucket):
+    import hashlib
+
+    bucket = fresh_bucket("s3")
+    data = b"shard-0 contents\n"
+    bucket.store.put(bucket.bucket, "shards/part-0.txt", data, hashlib.md5(data).digest(), {})
+    task = TaskSpec.from_dict({"name": "fm", "file_mounts": {"~/shards": f"{bucket.url}shards/"},
+                               "run": "cat ~/shards/part-0.txt"})
+    lines: list[str] = []
+    runner.launch_task(task, make_local_plan("local-a1"), log=lines.append,
+                       store_credentials=bucket.emulator.credentials)
+    assert "shard-0 contents" in lines
