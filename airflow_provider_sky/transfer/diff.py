@@ -16,7 +16,9 @@ failure resumes but an object modified at the destination is overwritten.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,35 +88,79 @@ def plan_actions(
     delete: bool,
     same_store_type: bool,
     stat_destination: Callable[[str], ObjectInfo | None] | None = None,
+    stat_workers: int = 16,
 ) -> Iterator[Action]:
     """Merge two key-ordered listings into actions, in destination key order.
 
     Some listings (S3's) carry no user metadata, so our stamps are invisible there: when the
-    stamps would decide and are missing, `stat_destination` fetches the full object info.
+    stamps would decide and are missing, `stat_destination` fetches the full object info,
+    `stat_workers` at a time (a rerun over many objects would otherwise wait on one
+    round trip per object).
     """
+    pairs = _merge(sources, destinations, mapping)
+    if stat_destination is not None:
+        pairs = _with_stamps(pairs, mode, stat_destination, stat_workers)
+    for key, src, dst in pairs:
+        if src is None:
+            assert dst is not None
+            if delete:
+                yield Action("delete", key, "not in source", None, dst)
+        elif dst is None:
+            yield Action("copy", key, "missing at destination", src)
+        else:
+            if mode == "cp":
+                same = is_verified_copy(src, dst)
+                why = "verified copy of this source version" if same else "cp overwrites"
+            else:
+                same, why = compare(src, dst, same_store_type)
+            yield Action("skip" if same else "copy", key, why, src, dst)
+
+
+Pair = tuple[str, ObjectInfo | None, ObjectInfo | None]
+
+
+def _merge(sources: Iterator[ObjectInfo], destinations: Iterator[ObjectInfo], mapping: KeyMapping) -> Iterator[Pair]:
+    """(destination key, source or None, destination or None), in key order."""
     src_item = _mapped_next(sources, mapping)
     dst_item = next(destinations, None)
     while src_item is not None or dst_item is not None:
         if dst_item is None or (src_item is not None and src_item[0] < dst_item.key):
             assert src_item is not None
-            yield Action("copy", src_item[0], "missing at destination", src_item[1])
+            yield src_item[0], src_item[1], None
             src_item = _mapped_next(sources, mapping)
         elif src_item is None or dst_item.key < src_item[0]:
-            if delete:
-                yield Action("delete", dst_item.key, "not in source", None, dst_item)
+            yield dst_item.key, None, dst_item
             dst_item = next(destinations, None)
         else:
-            key, src = src_item
-            if stat_destination is not None and _needs_stamps(mode, src, dst_item):
-                dst_item = stat_destination(key) or dst_item
-            if mode == "cp":
-                same = is_verified_copy(src, dst_item)
-                why = "verified copy of this source version" if same else "cp overwrites"
-            else:
-                same, why = compare(src, dst_item, same_store_type)
-            yield Action("skip" if same else "copy", key, why, src, dst_item)
+            yield src_item[0], src_item[1], dst_item
             src_item = _mapped_next(sources, mapping)
             dst_item = next(destinations, None)
+
+
+def _with_stamps(
+    pairs: Iterator[Pair], mode: str, stat: Callable[[str], ObjectInfo | None], workers: int
+) -> Iterator[Pair]:
+    """Replace listing entries that lack our stamps by a full stat, in parallel, keeping order.
+
+    At most `4 * workers` pairs are held in the look-ahead window, so memory stays bounded.
+    """
+    window: deque[Future[Pair] | Pair] = deque()
+
+    def refreshed(pair: Pair) -> Pair:
+        key, src, dst = pair
+        return key, src, (stat(key) or dst)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="sky-stat") as pool:
+        for pair in pairs:
+            _key, src, dst = pair
+            needs = src is not None and dst is not None and _needs_stamps(mode, src, dst)
+            window.append(pool.submit(refreshed, pair) if needs else pair)
+            while len(window) > 4 * workers or (window and not isinstance(window[0], Future)):
+                head = window.popleft()
+                yield head.result() if isinstance(head, Future) else head
+        while window:
+            head = window.popleft()
+            yield head.result() if isinstance(head, Future) else head
 
 
 def _mapped_next(sources: Iterator[ObjectInfo], mapping: KeyMapping) -> tuple[str, ObjectInfo] | None:
