@@ -444,17 +444,15 @@ async def poll_async(handle: ClusterHandle, offsets: Sequence[int], *, timeout: 
     nodes = handle.nodes()
 
     async def one(node: Instance, offset: int) -> job.NodeStatus | None:
+        import asyncssh
+
         try:
             conn = await ssh.async_connect(node.ssh_host or "", node.ssh_port, node.ssh_user,
                                            handle.key_path, node.host_key, timeout=timeout)
-        except (TimeoutError, OSError, ssh.NodeUnreachable) as exc:
-            if "Host key" in str(exc):
-                raise
+        except asyncssh.HostKeyNotVerifiable:
+            raise  # someone else answers at that address: never treat as a vanished node
+        except (OSError, TimeoutError, asyncssh.Error, ssh.NodeUnreachable):
             return None
-        except Exception as exc:  # asyncssh.Error subclasses: connection lost / refused
-            if type(exc).__module__.startswith("asyncssh") and "key" not in str(exc).lower():
-                return None
-            raise
         async with conn:
             result = await conn.run(job.poll_command(node, offset), encoding=None, timeout=timeout)
             return job.parse_poll(result.stdout or b"", offset)

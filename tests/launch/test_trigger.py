@@ -108,3 +108,14 @@ def test_on_kill_tears_the_cluster_down(cluster):
     handle = cluster("sleep 30")
     asyncio.run(SkyLaunchTrigger(handle=handle.to_dict()).on_kill())
     assert local.describe("trig", "local-a", {}) == []
+
+
+def test_trigger_refuses_a_node_whose_host_key_changed(cluster):
+    import asyncssh
+
+    from airflow_provider_sky.launch import ssh
+
+    handle = cluster("sleep 30").to_dict()
+    handle["instances"][0]["host_key"] = " ".join(ssh.generate_keypair()[1].split()[:2])
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        _events(SkyLaunchTrigger(handle=handle, poll_interval=0.1))
