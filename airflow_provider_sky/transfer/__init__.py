@@ -7,6 +7,7 @@ gateway can later run the reader and the writer on different machines.
 
 from airflow_provider_sky.transfer.engine import CopyCancelled, run_copy
 from airflow_provider_sky.transfer.progress import (
+    LogProgress,
     PlannedAction,
     ProgressSink,
     ProgressSnapshot,
@@ -20,6 +21,7 @@ __all__ = [
     "CopyRequest",
     "CopySummary",
     "DestinationSummary",
+    "LogProgress",
     "PlannedAction",
     "ProgressSink",
     "ProgressSnapshot",

@@ -65,9 +65,7 @@ def part_size_for(size: int, chunk_size: int, limits: PartLimits) -> int:
     return part
 
 
-def make_job(
-    source: ObjectInfo, dst_key: str, *, chunk_size: int, threshold: int, limits: PartLimits
-) -> ObjectJob:
+def make_job(source: ObjectInfo, dst_key: str, *, chunk_size: int, threshold: int, limits: PartLimits) -> ObjectJob:
     """Small objects go in one put; larger ones in parts of a legal size."""
     threshold = min(threshold, limits.max_part_size)
     if source.size <= threshold:

@@ -6,6 +6,7 @@ and hands them to a ProgressSink, so a slow sink (a task log, a terminal) never 
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -221,3 +222,28 @@ class TerminalProgress:
         if self.tty and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class LogProgress:
+    """A sink for task logs: one line per `interval` seconds, plus the last one; deletes logged.
+
+    Copies are not logged one by one (there may be millions); `log_copies=True` does it anyway.
+    """
+
+    def __init__(self, log: logging.Logger, interval: float = 30.0, *, log_copies: bool = False) -> None:
+        self.log, self.interval, self.log_copies = log, interval, log_copies
+        self._last = float("-inf")
+
+    def on_action(self, action: PlannedAction) -> None:
+        if action.kind == "delete":
+            self.log.info("delete %s (%s)", action.destination, action.reason)
+        elif self.log_copies:
+            self.log.info(
+                "copy %s -> %s (%s, %s)", action.source, action.destination, human_bytes(action.size), action.reason
+            )
+
+    def on_progress(self, snapshot: ProgressSnapshot) -> None:
+        finished = snapshot.listing_done and snapshot.objects_done == snapshot.objects_total
+        if snapshot.elapsed - self._last >= self.interval or finished:
+            self._last = snapshot.elapsed
+            self.log.info("%s: %s", snapshot.destination, format_line(snapshot))

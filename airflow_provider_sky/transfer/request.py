@@ -61,6 +61,13 @@ class CopyRequest:
         return self.concurrency * self.chunk_size
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain types only, for XCom, trigger kwargs or a gateway's control API."""
         data = asdict(self)
         data["destinations"] = list(self.destinations)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CopyRequest:
+        """The inverse of `to_dict`, validated."""
+        fields = dict(data)
+        return cls.build(fields.pop("source"), fields.pop("destinations"), **fields)

@@ -75,9 +75,7 @@ class Reader:
 
 
 def _mismatch(kind: str, where: str, key: str, expected: str, got: str) -> IntegrityError:
-    return IntegrityError(
-        f"{kind} of {key!r} {where}: expected {expected}, got {got}; the copy was discarded"
-    )
+    return IntegrityError(f"{kind} of {key!r} {where}: expected {expected}, got {got}; the copy was discarded")
 
 
 def check_against_source(job: ObjectJob, crc: int, md5_whole: bytes | None) -> bool:

@@ -67,3 +67,25 @@ def test_plain_renderer_prints_at_most_one_line_per_interval():
         view.on_progress(tracker.snapshot())
 
     assert stream.getvalue().count("\n") == 1
+
+
+def test_log_progress_logs_deletes_and_throttled_progress(caplog):
+    import logging
+
+    from airflow_provider_sky.transfer.progress import LogProgress, PlannedAction
+
+    clock = Clock()
+    tracker = ProgressTracker("s3://b/", clock=clock)
+    tracker.planned(10)
+    sink = LogProgress(logging.getLogger("task"), interval=30)
+
+    with caplog.at_level(logging.INFO, logger="task"):
+        sink.on_action(PlannedAction("copy", "file:///a", "s3://b/a", 10, "missing at destination"))
+        sink.on_action(PlannedAction("delete", None, "s3://b/old", 3, "not in source"))
+        for _ in range(3):
+            clock.now += 1
+            sink.on_progress(tracker.snapshot())
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "delete s3://b/old (not in source)"
+    assert len(lines) == 2 and "0 B / 10 B" in lines[1]
