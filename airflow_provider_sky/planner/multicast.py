@@ -17,8 +17,9 @@ Two solvers, same output:
   egress plus the VM time it adds and edges that would break a limit are skipped; partitions are
   added until the goal fits.
 
-``auto`` runs the heuristic (milliseconds, and an upper bound), then the exact model when it is
-small enough, and keeps the cheaper plan. Every returned plan is checked by
+``auto`` runs the heuristic (milliseconds, and an upper bound), then the exact model: on the full
+overlay for up to 8 destinations, else on a sparse one (the heuristic's trees plus the cheapest
+few edges into every region), and keeps the cheaper plan. Every returned plan is checked by
 :func:`check_delivery` before it is handed out.
 """
 
@@ -255,6 +256,20 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
     return trees, prob.status
 
 
+def sparse_edges(ov: Overlay, trees: Sequence[tuple[float, Tree]], per_node: int = 4) -> set[tuple[int, int]]:
+    """Edges worth offering the exact model when the full graph is too big: the heuristic's trees
+    plus, into every node, the ``per_node`` cheapest edges by egress price (ties: faster first)."""
+    keep = {e for _, tree in trees for e in tree}
+    price, tput = ov.egress_price, ov.tput
+    into: dict[int, list[int]] = {}
+    for i, (_, b) in enumerate(ov.edges):
+        into.setdefault(b, []).append(i)
+    for ids in into.values():
+        ids.sort(key=lambda i: (price[i], -tput[i]))
+        keep.update(ov.edges[i] for i in ids[:per_node])
+    return keep
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -265,7 +280,7 @@ def plan_multicast(
     goal_gbps: float,
     rules: RegionRules | None = None,
     method: str = "auto",
-    relay_limit: int = 8,
+    relay_limit: int = 16,
     time_limit_s: float = EXACT_TIME_LIMIT_S,
 ) -> TransferPlan:
     """Cheapest distribution-tree plan that delivers ``goal_gbps`` to every destination."""
@@ -295,18 +310,25 @@ def plan_multicast(
             if (ov.min_vms(flow) <= ov.node_array(grid.vm_limit)).all():
                 found.append((cost, how, status, trees))
 
-    if method in ("auto", "heuristic"):
-        consider(heuristic_trees(ov, root, targets, goal_gbps), "heuristic", "feasible")
+    heuristic = heuristic_trees(ov, root, targets, goal_gbps) if method != "exact" else None
+    consider(heuristic, "heuristic", "feasible")
     if method == "exact" or (method == "auto" and len(dests) <= EXACT_MAX_DESTINATIONS):
-        for parts in range(1, 5):
-            trees, status = exact_trees(ov, root, targets, goal_gbps, parts, time_limit_s)
-            consider(trees, "exact", status)
+        exact_on = ov
+    elif method == "auto" and heuristic:
+        exact_on = ov.restrict(sparse_edges(ov, heuristic))  # exact over the heuristic's neighbourhood
+    else:
+        exact_on = None
+    if exact_on is not None:
+        first_parts = len(heuristic) if heuristic and exact_on is not ov else 1
+        for parts in range(first_parts, 5):
+            trees, status = exact_trees(exact_on, root, targets, goal_gbps, parts, time_limit_s)
+            consider(trees, "exact" if exact_on is ov else "exact-sparse", status)
             if trees is not None:
                 break
     solve_s = time.perf_counter() - t0
     if not found:
         raise _unreachable(grid, source, dests, goal_gbps, rules)
-    _, how, status, trees = min(found, key=lambda f: (round(f[0], 12), f[1] != "exact"))
+    _, how, status, trees = min(found, key=lambda f: (round(f[0], 12), not f[1].startswith("exact")))
     check_delivery(ov, trees, root, targets, goal_gbps)
     flow = _edge_load(ov, trees)
     sol = Solution(status, goal_gbps, flow, ov.min_vms(flow), solve_s)

@@ -97,6 +97,12 @@ class Overlay:
         in_inc = sp.csr_matrix((ones, (rows_in, cols)), shape=(k, m))
         return cls(grid, nodes, edges, out_inc, in_inc)
 
+    def restrict(self, keep: set[tuple[int, int]]) -> Overlay:
+        """The same nodes with only the edges in ``keep`` (for solving on a sparse subgraph)."""
+        edges = tuple(e for e in self.edges if e in keep)
+        cols = [i for i, e in enumerate(self.edges) if e in keep]
+        return Overlay(self.grid, self.nodes, edges, self.out_inc[:, cols], self.in_inc[:, cols])
+
     @property
     def regions(self) -> list[str]:
         return [self.grid.regions[g] for g in self.nodes]
