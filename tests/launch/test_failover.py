@@ -73,7 +73,7 @@ def test_spot_preemption_relaunches_on_next_candidate_and_reruns(
     started = []
     real_start = runner.start_job
 
-    def start_and_preempt_first(handle, task, log):
+    def start_and_preempt_first(handle, task, log, store_credentials=None):
         real_start(handle, task, log=log)
         started.append(handle.candidate["zone"])
         if len(started) == 1:
@@ -94,7 +94,7 @@ def test_preemption_beyond_max_restarts_fails(sshd_available, make_local_plan, m
     task = TaskSpec.from_dict({"name": "spot", "run": "sleep 5"})
     real_start = runner.start_job
 
-    def start_and_preempt(handle, task, log):
+    def start_and_preempt(handle, task, log, store_credentials=None):
         real_start(handle, task, log=log)
         local.preempt(handle.nodes()[0].instance_id)
 
