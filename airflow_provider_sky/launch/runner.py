@@ -220,6 +220,7 @@ def provision(
     tags = dict(tags or make_tags(cluster_name))
     tags[TAG_CLUSTER] = cluster_name
     if not plan.candidates:
+        state.remove_cluster(cluster_name)
         raise AllCandidatesFailed(task.name, attempts)
     for index, candidate in enumerate(plan.candidates):
         if index > 0 and not failover:
@@ -277,6 +278,7 @@ def provision(
         )
         state.save_record(cluster_name, handle.to_dict() | {"tags": tags})
         return handle, attempts
+    state.remove_cluster(cluster_name)  # nothing was created: drop the unused key too
     raise AllCandidatesFailed(task.name, attempts)
 
 

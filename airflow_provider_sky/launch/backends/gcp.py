@@ -79,6 +79,7 @@ def instance_body(request: ProvisionRequest, name: str, options: Mapping[str, An
             "initialize_params": {
                 "source_image": options.get("image", DEFAULT_IMAGE),
                 "disk_size_gb": int(options.get("disk_size_gb", 50)),
+                "labels": {k: sanitize_label(v) for k, v in request.tags.items()},
             },
         }],
         "network_interfaces": [{
