@@ -32,6 +32,8 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 
+import google_crc32c
+
 from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
 
@@ -84,6 +86,10 @@ class LocalStore(ObjectStore):
 
     scheme = "file"
     part_limits = PartLimits(min_part_size=1, max_part_size=2**62, max_parts=10_000_000)
+    # Writes here happen in this process, so a CRC32C (which the engine computes anyway, at
+    # ~10x MD5's speed) verifies them as well as an MD5 would: the engine then skips MD5
+    # entirely, which roughly triples file:// -> file:// throughput.
+    CRC32C_WRITES = True
 
     def __init__(self, *, fsync: bool | None = None) -> None:
         if fsync is None:
@@ -240,9 +246,20 @@ class LocalStore(ObjectStore):
             os.close(fd)
 
     def put(self, bucket: str, key: str, data: bytes, md5: bytes, metadata: Mapping[str, str]) -> ObjectInfo:
-        path = self._checked_path(bucket, key)
+        self._checked_path(bucket, key)  # a bad key is the user's problem: say so first
         if hashlib.md5(data).digest() != md5:
             raise IntegrityError(f"{key!r} does not match the MD5 computed when it was read; nothing was written")
+        return self._put(bucket, key, data, metadata)
+
+    def put_crc32c(self, bucket: str, key: str, data: bytes, crc32c: int, metadata: Mapping[str, str]) -> ObjectInfo:
+        """`put`, verified against the chunk's CRC32C instead of an MD5 (see CRC32C_WRITES)."""
+        self._checked_path(bucket, key)
+        if google_crc32c.value(data) != crc32c:
+            raise IntegrityError(f"{key!r} does not match the CRC32C computed when it was read; nothing was written")
+        return self._put(bucket, key, data, metadata)
+
+    def _put(self, bucket: str, key: str, data: bytes, metadata: Mapping[str, str]) -> ObjectInfo:
+        path = self._checked_path(bucket, key)
         temp, fd = self._open_temp(path)
         try:
             _pwrite_all(fd, data, 0)
@@ -368,6 +385,17 @@ class LocalUpload(MultipartUpload):
             raise IntegrityError(
                 f"Part {part_number} of {self._key!r} does not match the MD5 computed when it was read"
             )
+        self._write_part(part_number, offset, data)
+
+    def upload_part_crc32c(self, part_number: int, offset: int, data: bytes, crc32c: int) -> None:
+        """`upload_part`, verified against the chunk's CRC32C instead of an MD5."""
+        if google_crc32c.value(data) != crc32c:
+            raise IntegrityError(
+                f"Part {part_number} of {self._key!r} does not match the CRC32C computed when it was read"
+            )
+        self._write_part(part_number, offset, data)
+
+    def _write_part(self, part_number: int, offset: int, data: bytes) -> None:
         fd = self._fd
         if fd is None:
             raise StoreError(f"Upload of {self._key!r} was already finished or aborted")

@@ -21,14 +21,14 @@ _POLY = 0x82F63B78  # CRC32C (Castagnoli), bit-reflected
 class ChunkDigest:
     """Checksums of one chunk, computed once, right after the bytes were read."""
 
-    md5: bytes
+    md5: bytes | None  # None when the destination verifies writes by CRC32C alone
     crc32c: int
     length: int
 
 
-def digest(data: bytes | memoryview) -> ChunkDigest:
-    """MD5 and CRC32C of `data` (hashlib releases the GIL on large buffers)."""
-    return ChunkDigest(hashlib.md5(data).digest(), google_crc32c.value(data), len(data))
+def digest(data: bytes | memoryview, *, md5: bool = True) -> ChunkDigest:
+    """CRC32C of `data`, and MD5 unless not needed (hashlib releases the GIL on large buffers)."""
+    return ChunkDigest(hashlib.md5(data).digest() if md5 else None, google_crc32c.value(data), len(data))
 
 
 def crc32c_hex(value: int) -> str:

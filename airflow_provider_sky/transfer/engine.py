@@ -47,7 +47,14 @@ from airflow_provider_sky.transfer.progress import (
     ProgressTracker,
 )
 from airflow_provider_sky.transfer.request import CopyRequest
-from airflow_provider_sky.transfer.stages import ByteBudget, Reader, Stopped, Writer, check_against_source
+from airflow_provider_sky.transfer.stages import (
+    ByteBudget,
+    Reader,
+    Stopped,
+    Writer,
+    check_against_source,
+    verifies_by_crc32c,
+)
 from airflow_provider_sky.transfer.summary import CopySummary, DestinationSummary
 from airflow_provider_sky.uri import ObjectURI, parse_uri
 
@@ -200,7 +207,7 @@ def _copy_to(
         result.stale_uploads_aborted = target.store.abort_stale_uploads(target.uri.bucket, target.mapping.dst_prefix)
     pipeline = _Pipeline(
         request,
-        Reader(source_store, selection.uri.bucket),
+        Reader(source_store, selection.uri.bucket, md5=not verifies_by_crc32c(target.store)),
         Writer(target.store, target.uri.bucket),
         tracker,
         result,
@@ -469,7 +476,7 @@ class _Pipeline:
 
     def _copy_part(self, state: _OpenUpload, job: ChunkJob) -> None:
         chunk = self.reader.read(state.job.source.key, job)
-        state.upload.upload_part(job.part_number, job.offset, chunk.data, chunk.digest.md5)
+        self.writer.write_part(state.upload, chunk)
         self.tracker.bytes_moved(job.length)
         with state.lock:
             state.digests[job.part_number - 1] = chunk.digest

@@ -58,11 +58,16 @@ class Chunk:
     digest: ChunkDigest
 
 
-class Reader:
-    """Reads chunks from one source bucket."""
+def verifies_by_crc32c(store: ObjectStore) -> bool:
+    """True for stores that check writes against our CRC32C (no MD5 needed): see LocalStore."""
+    return bool(getattr(store, "CRC32C_WRITES", False))
 
-    def __init__(self, store: ObjectStore, bucket: str) -> None:
-        self.store, self.bucket = store, bucket
+
+class Reader:
+    """Reads chunks from one source bucket; MD5s only when the writer's store needs them."""
+
+    def __init__(self, store: ObjectStore, bucket: str, *, md5: bool = True) -> None:
+        self.store, self.bucket, self.md5 = store, bucket, md5
 
     def read(self, key: str, job: ChunkJob) -> Chunk:
         data = self.store.read_range(self.bucket, key, job.offset, job.length) if job.length else b""
@@ -71,7 +76,7 @@ class Reader:
                 f"Read {len(data)} bytes instead of {job.length} at offset {job.offset} of {key!r}: "
                 "the source object changed while being copied"
             )
-        return Chunk(job, data, digest(data))
+        return Chunk(job, data, digest(data, md5=self.md5))
 
 
 def _mismatch(kind: str, where: str, key: str, expected: str, got: str) -> IntegrityError:
@@ -117,14 +122,28 @@ class Writer:
 
     def __init__(self, store: ObjectStore, bucket: str) -> None:
         self.store, self.bucket = store, bucket
+        self.by_crc32c = verifies_by_crc32c(store)
 
     def put(self, job: ObjectJob, chunk: Chunk) -> bool:
         """Write a whole small object; returns True when a whole-object checksum was compared."""
-        md5_whole = chunk.digest.md5
-        compared = check_against_source(job, chunk.digest.crc32c, md5_whole)
-        metadata = stamps(job.source, crc32c_hex(chunk.digest.crc32c))
-        info = self.store.put(self.bucket, job.dst_key, chunk.data, md5_whole, metadata)
-        return self.after_write(info, job, chunk.digest.crc32c, md5_whole) or compared
+        md5_whole, crc = chunk.digest.md5, chunk.digest.crc32c
+        compared = check_against_source(job, crc, md5_whole)
+        metadata = stamps(job.source, crc32c_hex(crc))
+        if self.by_crc32c:
+            info = self.store.put_crc32c(self.bucket, job.dst_key, chunk.data, crc, metadata)  # type: ignore[attr-defined]
+        else:
+            assert md5_whole is not None
+            info = self.store.put(self.bucket, job.dst_key, chunk.data, md5_whole, metadata)
+        return self.after_write(info, job, crc, md5_whole) or compared
+
+    def write_part(self, upload: MultipartUpload, chunk: Chunk) -> None:
+        """Upload one part, verified by whichever digest this store checks."""
+        job = chunk.job
+        if self.by_crc32c:
+            upload.upload_part_crc32c(job.part_number, job.offset, chunk.data, chunk.digest.crc32c)  # type: ignore[attr-defined]
+        else:
+            assert chunk.digest.md5 is not None
+            upload.upload_part(job.part_number, job.offset, chunk.data, chunk.digest.md5)
 
     def start(self, job: ObjectJob) -> MultipartUpload:
         return self.store.start_multipart(self.bucket, job.dst_key, stamps(job.source, None))

@@ -109,9 +109,36 @@ class _WatchedUpload(MultipartUpload):
         self.inner.abort()
 
 
+class _WatchedCrcWrites:
+    """The CRC32C-verified write path of stores that offer it (LocalStore), watched the same way."""
+
+    CRC32C_WRITES = True
+
+    def put_crc32c(self, bucket, key, data, crc32c, metadata):
+        try:
+            if self.on_write is not None:
+                data = self.on_write(key, 1, data)
+            return self.inner.put_crc32c(bucket, key, data, crc32c, metadata)
+        finally:
+            self._gave(len(data))
+
+
+def _upload_part_crc32c(self, part_number, offset, data, crc32c):
+    try:
+        if self.store.on_write is not None:
+            data = self.store.on_write(self.key, part_number, data)
+        self.inner.upload_part_crc32c(part_number, offset, data, crc32c)
+    finally:
+        self.store._gave(len(data))
+
+
+_WatchedUpload.upload_part_crc32c = _upload_part_crc32c
+
+
 def _watched_type(inner: ObjectStore) -> type[WatchedStore]:
     # part_limits is read from the store's type: give each wrapper its inner store's limits.
-    return type("Watched" + type(inner).__name__, (WatchedStore,), {"part_limits": type(inner).part_limits})
+    bases = (_WatchedCrcWrites, WatchedStore) if getattr(inner, "CRC32C_WRITES", False) else (WatchedStore,)
+    return type("Watched" + type(inner).__name__, bases, {"part_limits": type(inner).part_limits})
 
 
 def watch(inner: ObjectStore) -> WatchedStore:
