@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.errors import SkyError, SkyUserError
 
 # Modules whose `register(subparsers)` adds subcommands, in the order `--help` lists them.
 SUBCOMMAND_MODULES = (
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except SkyUserError as exc:
         print(f"airflow-sky: error: {exc}", file=sys.stderr)
         return 2
+    except SkyError as exc:  # a failed job, exhausted candidates, a checksum mismatch: no traceback
+        print(f"airflow-sky: failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("airflow-sky: interrupted", file=sys.stderr)
         return 130

@@ -33,7 +33,11 @@ def prepare_airflow_home(
     from airflow.configuration import conf
 
     if dags_folder is not None:
+        # The dags-folder bundle reads settings.DAGS_FOLDER, fixed when Airflow was first imported.
+        from airflow import settings
+
         conf.set("core", "dags_folder", str(Path(dags_folder).resolve()))
+        settings.DAGS_FOLDER = str(Path(dags_folder).resolve())
     marker = Path(os.environ["AIRFLOW_HOME"]) / _MIGRATED_MARKER
     if not marker.exists():
         from airflow.utils.db import initdb
