@@ -10,12 +10,14 @@ Two solvers, same output:
 
 * ``exact``: a MILP (cvxpy + HiGHS). Binary ``y[p, e]`` says partition ``p`` uses edge ``e``; a
   unit flow per (partition, destination) that may only use edges with ``y = 1`` guarantees each
-  tree reaches each destination (the strong multi-commodity form, whose LP bound is tight). The
-  partitions split the goal equally; the count grows (1, 2, 3, 4) until the goal fits the limits.
+  tree reaches each destination (the strong multi-commodity form, whose LP bound is tight). Each
+  tree's share of the goal is a variable; the tree count grows (1, 2, 3, 4) until the goal fits
+  the limits, then one more tree is tried in the time left: when VM limits bind, several thinner
+  trees share cheap links that one fat tree cannot use.
 * ``heuristic``: for many destinations. Trees are grown one destination at a time along the
   cheapest path from the tree built so far (Takahashi-Matsuyama), where an edge's price is its
-  egress plus the VM time it adds and edges that would break a limit are skipped; partitions are
-  added until the goal fits.
+  egress plus the VM time it adds and edges that would break a limit are skipped; packings of 1
+  to 6 equal-rate trees are grown and the cheapest kept.
 
 ``auto`` runs the heuristic (milliseconds, and an upper bound), then the exact model: on the full
 overlay for up to 8 destinations, else on a sparse one (the heuristic's trees plus the cheapest
@@ -41,9 +43,10 @@ from airflow_provider_sky.planner.plan import PlanTree, TransferPlan
 from airflow_provider_sky.planner.regions import RegionRules
 from airflow_provider_sky.planner.unicast import Solution, to_plan
 
-MAX_PARTITIONS = 8
+MAX_PARTITIONS = 6
 EXACT_MAX_DESTINATIONS = 8  # auto mode: beyond this the heuristic answers alone
-EXACT_TIME_LIMIT_S = 20.0
+EXACT_TIME_LIMIT_S = 10.0  # total for the exact models of one plan
+EXTRA_TREE_TIME_S = 2.0  # for the optional extra-tree model (its incumbent is kept if better)
 
 Tree = list[tuple[int, int]]  # edges as (from, to) overlay positions
 
@@ -205,20 +208,34 @@ def heuristic_trees(ov: Overlay, root: int, targets: list[int], goal: float) -> 
 
     Greedy growth is blind to hubs: a region that is dear to reach but cheap to forward from
     (another cloud's region that then fans out at intra-cloud prices) loses to cheaper leaves.
-    So the fewest partitions that fit are grown once per "first region" (every destination and
-    candidate relay is tried as the first branch), and the cheapest packing wins.
+    And when VM limits bind, one fat tree is pushed off the cheap links that several thinner
+    trees can share. So every partition count is grown once plainly, and the two cheapest counts
+    are grown again once per "first region" (every destination and candidate relay is tried as
+    the first branch); the cheapest packing wins.
     """
+    plain = {}
     for parts in range(1, MAX_PARTITIONS + 1):
-        base = _pack(ov, root, targets, goal, parts, None)
-        if base is None:
-            continue
-        options = [base]
+        found = _pack(ov, root, targets, goal, parts, None)
+        if found is not None:
+            plain[parts] = found
+    if not plain:
+        return None
+    options = list(plain.values())
+    for parts in sorted(plain, key=lambda p: plain[p][0])[:2]:
         for first in (v for v in range(len(ov.nodes)) if v != root):
             found = _pack(ov, root, targets, goal, parts, first)
             if found is not None:
                 options.append(found)
-        return min(options, key=lambda o: o[0])[1]
-    return None
+    return _merge(min(options, key=lambda o: (round(o[0], 10), len(o[1])))[1])
+
+
+def _merge(trees: Sequence[tuple[float, Tree]]) -> list[tuple[float, Tree]]:
+    """One tree per distinct edge set, carrying the rates of all its copies."""
+    rates: dict[tuple[tuple[int, int], ...], float] = {}
+    for rate, tree in trees:
+        key = tuple(sorted(tree))
+        rates[key] = rates.get(key, 0.0) + rate
+    return [(rate, list(key)) for key, rate in rates.items()]
 
 
 # ---------------------------------------------------------------- exact
@@ -226,7 +243,12 @@ def heuristic_trees(ov: Overlay, root: int, targets: list[int], goal: float) -> 
 
 def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: int,
                 time_limit: float) -> tuple[list[tuple[float, Tree]] | None, str]:  # fmt: skip
-    """Optimal equal-split packing of ``parts`` trees (multi-commodity Steiner MILP)."""
+    """Cheapest packing of ``parts`` trees with free rates (multi-commodity Steiner MILP).
+
+    ``use[p, e]`` picks tree edges; ``rate[p]`` is the tree's share of the goal; ``load[p, e]``
+    is ``rate[p]`` on the tree's edges and 0 elsewhere, written linearly as
+    ``load >= rate - goal * (1 - use)`` (costs and limits push it down to exactly that).
+    """
     m, k = len(ov.edges), len(ov.nodes)
     use = cp.Variable((parts, m), boolean=True, name="tree_edge")
     vms = ov.vm_variable()
@@ -237,10 +259,15 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
         supply[root], supply[t] = 1.0, -1.0
         x = cp.Variable((m, parts), nonneg=True)
         cons += [incidence @ x == np.tile(supply[:, None], (1, parts)), x <= use.T]
-    flow = (goal / parts) * cp.sum(use, axis=0)
+    if parts == 1:
+        rate, flow = None, goal * cp.sum(use, axis=0)
+    else:
+        rate = cp.Variable(parts, nonneg=True, name="tree_rate")
+        load = cp.Variable((parts, m), nonneg=True, name="tree_load")
+        cons += [cp.sum(rate) == goal, load >= rate[:, None] @ np.ones((1, m)) - goal * (1 - use)]
+        cons += [rate[p] >= rate[p + 1] for p in range(parts - 1)]  # trees are interchangeable
+        flow = cp.sum(load, axis=0)
     cons += ov.gateway_constraints(flow, vms)
-    # Symmetry: partitions are interchangeable, so order them by their edge count.
-    cons += [cp.sum(use[p]) <= cp.sum(use[p + 1]) for p in range(parts - 1)]
     prob = cp.Problem(cp.Minimize(ov.cost_rate(flow, vms)), cons)
     opts = dict(HIGHS_OPTIONS, time_limit=float(time_limit))
     try:
@@ -249,11 +276,14 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
         return None, "solver_error"
     if use.value is None:
         return None, prob.status
-    trees = [
-        (goal / parts, _prune([ov.edges[e] for e in range(m) if use.value[p, e] > 0.5], root, set(targets)))
-        for p in range(parts)
-    ]
-    return trees, prob.status
+    rates = np.array([goal]) if rate is None else np.maximum(rate.value, 0.0)
+    trees = []
+    for p in range(parts):
+        if rates[p] > 1e-6 * goal:
+            edges = [ov.edges[e] for e in range(m) if use.value[p, e] > 0.5]
+            trees.append((float(rates[p]), _prune(edges, root, set(targets))))
+    scale = goal / sum(r for r, _ in trees)  # remove solver round-off so rates add up exactly
+    return [(r * scale, t) for r, t in trees], prob.status
 
 
 def sparse_edges(ov: Overlay, trees: Sequence[tuple[float, Tree]], per_node: int = 4) -> set[tuple[int, int]]:
@@ -319,16 +349,29 @@ def plan_multicast(
     else:
         exact_on = None
     if exact_on is not None:
-        first_parts = len(heuristic) if heuristic and exact_on is not ov else 1
-        for parts in range(first_parts, 5):
-            trees, status = exact_trees(exact_on, root, targets, goal_gbps, parts, time_limit_s)
-            consider(trees, "exact" if exact_on is ov else "exact-sparse", status)
+        how = "exact" if exact_on is ov else "exact-sparse"
+        deadline = time.perf_counter() + time_limit_s
+        for parts in range(1, 5):
+            trees, status = exact_trees(
+                exact_on, root, targets, goal_gbps, parts, max(0.2, deadline - time.perf_counter())
+            )
+            consider(trees, how, status)
             if trees is not None:
+                # One more tree with free rates can only be as cheap or cheaper. Worth a try when the
+                # greedy packing already found several thin trees cheaper than one (limits bind).
+                left = min(deadline - time.perf_counter(), EXTRA_TREE_TIME_S)
+                squeezed = heuristic is not None and len(heuristic) > parts
+                if parts < 4 and left > 0.2 and (squeezed or method == "exact"):
+                    more, more_status = exact_trees(exact_on, root, targets, goal_gbps, parts + 1, left)
+                    consider(more, how, more_status)
+                break
+            if time.perf_counter() > deadline:
                 break
     solve_s = time.perf_counter() - t0
     if not found:
         raise _unreachable(grid, source, dests, goal_gbps, rules)
-    _, how, status, trees = min(found, key=lambda f: (round(f[0], 12), not f[1].startswith("exact")))
+    _, how, status, trees = min(found, key=lambda f: (round(f[0], 10), not f[1].startswith("exact"), len(f[3])))
+    trees = _merge(trees)
     check_delivery(ov, trees, root, targets, goal_gbps)
     flow = _edge_load(ov, trees)
     sol = Solution(status, goal_gbps, flow, ov.min_vms(flow), solve_s)

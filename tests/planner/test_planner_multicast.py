@@ -51,7 +51,8 @@ def test_multicast_splits_into_trees_when_one_cannot_carry_the_goal():
     assert sum(t.gbps for t in plan.trees) == pytest.approx(8.0)
     for tree in plan.trees:
         assert {b for _, b in tree.edges} >= {"local:d", "local:e"}
-    assert {e.src: e.gbps for e in plan.edges if e.dst == "local:d"} == {"local:r1": 4.0, "local:r2": 4.0}
+    into_d = {e.src: e.gbps for e in plan.edges if e.dst == "local:d"}
+    assert set(into_d) == {"local:r1", "local:r2"} and max(into_d.values()) <= 5.0 + 1e-6
 
 
 def test_multicast_beyond_limits_names_the_bottleneck(hub_grid):
