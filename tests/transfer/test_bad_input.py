@@ -5,7 +5,7 @@ import pytest
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.stores.local import key_problem
 from airflow_provider_sky.transfer import CopyRequest, run_copy
-from tests.transfer.conftest import copy, tree, uri, write
+from tests.transfer.helpers import copy, tree, uri, write
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from airflow_provider_sky.devtools import emulators
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.transfer import CopyRequest, run_copy
 from airflow_provider_sky.transfer.checksum import digest
-from tests.transfer.conftest import uri, write
+from tests.transfer.helpers import uri, write
 
 pytestmark = pytest.mark.emulators
 

@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_sky.cli.copy import parse_size
 from airflow_provider_sky.cli.main import main
-from tests.transfer.conftest import tree, uri, write
+from tests.transfer.helpers import tree, uri, write
 
 
 def test_cp_copies_and_reports_on_stderr(src, dst, capsys):

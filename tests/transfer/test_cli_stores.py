@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_sky.cli.main import main
 from airflow_provider_sky.devtools import emulators
-from tests.transfer.conftest import tree, uri, write
+from tests.transfer.helpers import tree, uri, write
 
 pytestmark = pytest.mark.emulators
 

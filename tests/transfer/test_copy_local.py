@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.transfer.conftest import KiB, copy, tree, uri, write
+from tests.transfer.helpers import KiB, copy, tree, uri, write
 
 CHUNK = 64 * KiB
 

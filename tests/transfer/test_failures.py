@@ -10,7 +10,7 @@ from airflow_provider_sky.errors import IntegrityError, StoreError
 from airflow_provider_sky.stores.base import METADATA_CRC32C
 from airflow_provider_sky.stores.local import TEMP_PREFIX
 from airflow_provider_sky.transfer import CopyCancelled
-from tests.transfer.conftest import KiB, copy, flip_first_byte, tree, uri, write
+from tests.transfer.helpers import KiB, copy, flip_first_byte, tree, uri, write
 
 CHUNK = 64 * KiB
 

@@ -9,7 +9,7 @@ import sys
 import textwrap
 import time
 
-from tests.transfer.conftest import KiB, copy, tree, uri, write
+from tests.transfer.helpers import KiB, copy, tree, uri, write
 
 CHUNK = 64 * KiB
 

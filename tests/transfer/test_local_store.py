@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_sky.errors import IntegrityError
 from airflow_provider_sky.stores.local import TEMP_PREFIX, LocalStore
-from tests.transfer.conftest import write
+from tests.transfer.helpers import write
 
 
 def _md5(data: bytes) -> bytes:

@@ -3,7 +3,7 @@
 import os
 import time
 
-from tests.transfer.conftest import KiB, copy, tree, uri, write
+from tests.transfer.helpers import KiB, copy, tree, uri, write
 
 
 def _seed(src, dst, local):
