@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from airflow_provider_sky.credentials import StoreCredentials
-from airflow_provider_sky.errors import SkyError, SkyUserError
+from airflow_provider_sky.errors import SkyError, SkyUserError, StoreError
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectStore
 from airflow_provider_sky.stores.local import bad_keys_error, key_problem
 from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
@@ -49,6 +50,7 @@ from airflow_provider_sky.transfer.progress import (
 from airflow_provider_sky.transfer.request import CopyRequest
 from airflow_provider_sky.transfer.stages import (
     ByteBudget,
+    Chunk,
     Reader,
     Stopped,
     Writer,
@@ -61,6 +63,7 @@ from airflow_provider_sky.uri import ObjectURI, parse_uri
 log = logging.getLogger(__name__)
 
 StoreOpener = Callable[[ObjectURI, StoreCredentials], ObjectStore]
+T = TypeVar("T")
 _BAD_KEYS_SHOWN = 10
 
 
@@ -469,14 +472,20 @@ class _Pipeline:
         for job in batch:
             if self.stopping:
                 return
-            chunk = self.reader.read(job.source.key, ChunkJob(1, 0, job.source.size))
-            compared = self.writer.put(job, chunk)
+            compared = self._retrying(
+                job.dst_key,
+                lambda job=job: self.writer.put(job, self.reader.read(job.source.key, ChunkJob(1, 0, job.source.size))),
+            )
             self.tracker.bytes_moved(job.source.size)
             self._record(job, compared)
 
     def _copy_part(self, state: _OpenUpload, job: ChunkJob) -> None:
-        chunk = self.reader.read(state.job.source.key, job)
-        self.writer.write_part(state.upload, chunk)
+        def read_and_write() -> Chunk:
+            chunk = self.reader.read(state.job.source.key, job)
+            self.writer.write_part(state.upload, chunk)
+            return chunk
+
+        chunk = self._retrying(f"part {job.part_number} of {state.job.dst_key}", read_and_write)
         self.tracker.bytes_moved(job.length)
         with state.lock:
             state.digests[job.part_number - 1] = chunk.digest
@@ -485,6 +494,24 @@ class _Pipeline:
         del chunk
         if last:
             self._finish_multipart(state)
+
+    def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+        """Run one read+write, again after a transient StoreError (never after an IntegrityError).
+
+        Re-reading is safe: a part re-uploaded under its number replaces the earlier attempt,
+        and a small object is only visible once its put succeeds.
+        """
+        for retry in range(self.request.retries + 1):
+            try:
+                return attempt()
+            except StoreError as exc:
+                if retry == self.request.retries or self.stopping:
+                    raise
+                delay = self.request.retry_backoff * 2**retry
+                log.warning("Retrying %s in %.1fs after: %s", what, delay, exc)
+                if self.cancel.wait(delay):
+                    raise Stopped from exc
+        raise AssertionError("unreachable")
 
     def _finish_multipart(self, state: _OpenUpload) -> None:
         crc = combine_chunks([d for d in state.digests if d is not None])

@@ -33,6 +33,8 @@ class CopyRequest:
     multipart_threshold: int = 16 * MiB
     dry_run: bool = False
     small_batch_objects: int = 32  # small objects per worker task: fewer hand-offs per object
+    retries: int = 3  # per chunk or small object, after a transient store error
+    retry_backoff: float = 0.5  # seconds before the first retry; doubles each time
     extra: dict[str, Any] = field(default_factory=dict)  # room for gateway/operator hints
 
     @classmethod
@@ -50,6 +52,11 @@ class CopyRequest:
             raise SkyUserError(f"Unknown copy mode {self.mode!r}", "use mode='cp' or mode='sync'")
         if self.delete and self.mode != "sync":
             raise SkyUserError("delete=True only applies to sync", "use mode='sync' with delete=True")
+        if not isinstance(self.retries, int) or self.retries < 0 or self.retry_backoff < 0:
+            raise SkyUserError(
+                f"retries={self.retries!r}, retry_backoff={self.retry_backoff!r} are not valid",
+                "pass retries >= 0 and retry_backoff >= 0 seconds",
+            )
         for name in ("chunk_size", "concurrency", "multipart_threshold", "small_batch_objects"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

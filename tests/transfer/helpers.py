@@ -171,6 +171,7 @@ def copy(store: ObjectStore, source: str, destination: str, **kwargs) -> CopySum
     kwargs.setdefault("chunk_size", 64 * KiB)
     kwargs.setdefault("multipart_threshold", 64 * KiB)
     kwargs.setdefault("concurrency", 4)
+    kwargs.setdefault("retry_backoff", 0.01)
     cancel = kwargs.pop("cancel", None)
     progress = kwargs.pop("progress", None)
     request = CopyRequest.build(source, destination, **kwargs)

@@ -155,3 +155,38 @@ def test_a_rerun_of_a_killed_single_object_copy_clears_its_leftovers_only_in_tha
     assert summary.destinations[0].stale_uploads_aborted == 1
     assert (dst / "elsewhere" / (TEMP_PREFIX + "keep")).exists()
     assert (dst / "one.bin").read_bytes() == (src / "one.bin").read_bytes()
+
+
+def test_a_transient_store_error_is_retried_and_the_copy_completes(local, src, dst):
+    write(src / "big", os.urandom(4 * CHUNK))
+    write(src / "small", b"tiny")
+    failed = set()
+
+    def flaky(key, offset, data):
+        name = key.rsplit("/", 1)[-1]
+        if (name, offset) in {("big", 2 * CHUNK), ("small", 0)} and (name, offset) not in failed:
+            failed.add((name, offset))
+            raise StoreError("503 Slow Down")
+        return data
+
+    local.on_read = flaky
+
+    summary = copy(local, uri(src), uri(dst))
+
+    assert failed == {("big", 2 * CHUNK), ("small", 0)}
+    assert summary.objects == 2 and tree(dst) == tree(src)
+    assert sum(1 for key, offset, _ in local.reads if key.endswith("big") and offset == 2 * CHUNK) == 2
+
+
+def test_a_persistent_store_error_gives_up_after_the_configured_retries(local, src, dst):
+    write(src / "small", b"tiny")
+
+    def always(key, offset, data):
+        raise StoreError("connection refused")
+
+    local.on_read = always
+
+    with pytest.raises(StoreError, match="connection refused"):
+        copy(local, uri(src), uri(dst), retries=2)
+
+    assert len(local.reads) == 3 and tree(dst) == {}
