@@ -48,7 +48,12 @@ class PlannedAction:
 
 
 class ProgressSink(Protocol):
-    """Receives progress; both methods are called from one thread at a time."""
+    """Receives progress.
+
+    `on_progress` comes from one reporter thread every interval (never two at once);
+    `on_action` comes from the planning thread as each copy or delete is decided, so the two
+    may overlap: a sink that shares state between them must lock it.
+    """
 
     def on_progress(self, snapshot: ProgressSnapshot) -> None: ...
 

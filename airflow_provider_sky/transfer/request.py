@@ -22,6 +22,8 @@ class CopyRequest:
     - `delete=True` (sync only) removes destination objects the source does not have.
     - Memory for object bytes stays below `concurrency * chunk_size` (chunks grow only when
       a store's part limits demand it).
+    - A chunk or small object that fails with a transient StoreError is retried `retries`
+      times with exponential backoff; checksum mismatches are never retried.
     """
 
     source: str
