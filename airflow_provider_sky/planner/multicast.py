@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+import warnings
 from collections.abc import Sequence
 
 import cvxpy as cp
@@ -271,7 +272,9 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
     prob = cp.Problem(cp.Minimize(ov.cost_rate(flow, vms)), cons)
     opts = dict(HIGHS_OPTIONS, time_limit=float(time_limit))
     try:
-        prob.solve(solver=cp.HIGHS, **opts)
+        with warnings.catch_warnings():  # a time-limited incumbent is expected, not news
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=cp.HIGHS, **opts)
     except cp.SolverError:
         return None, "solver_error"
     if use.value is None:
