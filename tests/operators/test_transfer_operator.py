@@ -150,3 +150,18 @@ def test_cross_cloud_copy_through_airflow_connections_keeps_secrets_out_of_logs_
     everything_visible = task_log + json.dumps(result) + json.dumps(ti.pushed)
     assert AZURITE_KEY not in everything_visible
     assert AZURITE_KEY[:20] not in everything_visible
+
+
+def test_source_and_destinations_are_reported_to_hook_lineage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.lineage import HookLineageCollector
+
+    collector = HookLineageCollector()
+    monkeypatch.setattr("airflow_provider_sky.hooks.transfer.get_hook_lineage_collector", lambda: collector)
+    _tree(tmp_path / "in", {"x": b"1"})
+    SkyTransferOperator(
+        task_id="copy", source=f"file://{tmp_path}/in/", destination=[f"file://{tmp_path}/a/", f"file://{tmp_path}/b/"],
+    ).execute({"ti": RecordingTaskInstance()})
+    lineage = collector.collected_assets
+    # Airflow normalises file:// asset URIs without the trailing slash.
+    assert [info.asset.uri for info in lineage.inputs] == [f"file://{tmp_path}/in"]
+    assert sorted(info.asset.uri for info in lineage.outputs) == [f"file://{tmp_path}/a", f"file://{tmp_path}/b"]
