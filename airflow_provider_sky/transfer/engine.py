@@ -12,11 +12,15 @@ Guarantees, and how they are kept:
   every open multipart upload is aborted; objects already written and verified stay, so a
   rerun skips them (their `sky-*` stamps prove it) and only redoes the rest.
 - Nothing is written before every URI, bucket, permission and key has been checked.
+- Several destinations: each source chunk is read once and written to every destination
+  that needs it (each has its own cp/sync decisions), so a second destination costs no
+  second egress from the source.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import threading
 import time
@@ -27,7 +31,7 @@ from typing import TypeVar
 
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyError, SkyUserError, StoreError
-from airflow_provider_sky.stores.base import MultipartUpload, ObjectStore
+from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
 from airflow_provider_sky.stores.local import bad_keys_error, key_problem
 from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
 from airflow_provider_sky.transfer.diff import Action, plan_actions
@@ -140,8 +144,7 @@ def run_copy(
     try:
         source_store, selection, targets = _preflight(request, src_uri, dst_uris, stores)
         summary = CopySummary(str(src_uri), request.mode, dry_run=request.dry_run)
-        for target in targets:
-            summary.destinations.append(_copy_to(request, source_store, selection, target, progress, cancel))
+        summary.destinations = _run_all(request, source_store, selection, targets, progress, cancel)
         summary.seconds = time.monotonic() - started
         return summary
     finally:
@@ -193,47 +196,43 @@ def _refuse_unmappable_keys(
         raise bad_keys_error(bad, total, str(dst_uri))
 
 
-def _copy_to(
+@dataclass
+class _Dest:
+    """One destination during a run: where it writes, and what happened there."""
+
+    target: _Target
+    writer: Writer
+    tracker: ProgressTracker
+    result: DestinationSummary
+
+    @property
+    def name(self) -> str:
+        return str(self.target.uri)
+
+
+def _run_all(
     request: CopyRequest,
     source_store: ObjectStore,
     selection: SourceSelection,
-    target: _Target,
+    targets: list[_Target],
     sink: ProgressSink | None,
     cancel: threading.Event,
-) -> DestinationSummary:
-    """Copy (or plan, for dry runs) everything for one destination, then delete extras if asked."""
-    result = DestinationSummary(str(target.uri), dry_run=request.dry_run)
-    tracker = ProgressTracker(str(target.uri))
+) -> list[DestinationSummary]:
+    """Dry runs plan each destination in turn; real runs copy to all destinations at once."""
+    dests = [
+        _Dest(t, Writer(t.store, t.uri.bucket), ProgressTracker(str(t.uri)), DestinationSummary(str(t.uri)))
+        for t in targets
+    ]
     started = time.monotonic()
-    if not request.dry_run:
-        # What a killed earlier run left unfinished where this run writes (for one object: its key).
-        result.stale_uploads_aborted = target.store.abort_stale_uploads(target.uri.bucket, target.mapping.dst_prefix)
-    pipeline = _Pipeline(
-        request,
-        Reader(source_store, selection.uri.bucket, md5=not verifies_by_crc32c(target.store)),
-        Writer(target.store, target.uri.bucket),
-        tracker,
-        result,
-        cancel,
-    )
-    with ProgressReporter(tracker, sink):
-        try:
-            try:
-                for action in _actions(request, source_store, selection, target, delete=request.dry_run):
-                    if pipeline.stopping:
-                        break
-                    _dispatch(action, request, selection, target, pipeline, tracker, result, sink)
-            except Stopped:
-                pass  # a worker failed or the run was cancelled; finish() raises the reason
-            tracker.listing_done = True
-            pipeline.finish()
-        except BaseException as exc:
-            pipeline.abort(exc)
-            raise
-        if request.delete and not request.dry_run:
-            _delete_extras(request, source_store, selection, target, pipeline, result, sink)
-    result.seconds = time.monotonic() - started
-    return result
+    if request.dry_run:
+        for dest in dests:
+            _plan_only(request, source_store, selection, dest, sink)
+            dest.result.seconds = time.monotonic() - started
+    else:
+        _copy_all(request, source_store, selection, dests, sink, cancel)
+        for dest in dests:
+            dest.result.seconds = time.monotonic() - started
+    return [dest.result for dest in dests]
 
 
 def _actions(
@@ -255,62 +254,144 @@ def _actions(
     )
 
 
-def _dispatch(
-    action: Action,
-    request: CopyRequest,
-    selection: SourceSelection,
-    target: _Target,
-    pipeline: _Pipeline,
-    tracker: ProgressTracker,
-    result: DestinationSummary,
-    sink: ProgressSink | None,
-) -> None:
-    """Route one decision: skip it, report it (dry run), or hand it to the pipeline."""
-    if action.kind == "delete":
-        assert action.destination is not None
-        result.objects_deleted += 1  # only reached in dry runs; real deletes run after the copies
-        if sink is not None:
-            sink.on_action(
-                PlannedAction(
-                    "delete",
-                    None,
-                    str(target.uri.with_key(action.dst_key)),
-                    action.destination.size,
-                    action.reason,
-                )
-            )
-        return
+def _skips(dest: _Dest, action: Action) -> bool:
     source = action.source
     assert source is not None
-    if action.kind == "skip" or (target.uri.scheme == "file" and is_folder_marker(source.key, source.size)):
-        result.objects_skipped += 1
-        result.bytes_skipped += source.size
-        tracker.skipped()
+    return action.kind == "skip" or (dest.target.uri.scheme == "file" and is_folder_marker(source.key, source.size))
+
+
+def _report(sink: ProgressSink | None, kind: str, source: str | None, dest: _Dest, action: Action) -> None:
+    if sink is None:
         return
-    tracker.planned(source.size)
-    if sink is not None:
-        sink.on_action(
-            PlannedAction(
-                "copy",
-                str(selection.uri.with_key(source.key)),
-                str(target.uri.with_key(action.dst_key)),
-                source.size,
-                action.reason,
-            )
+    info = action.source if kind == "copy" else action.destination
+    assert info is not None
+    sink.on_action(PlannedAction(kind, source, str(dest.target.uri.with_key(action.dst_key)), info.size, action.reason))
+
+
+def _plan_only(
+    request: CopyRequest, source_store: ObjectStore, selection: SourceSelection, dest: _Dest, sink: ProgressSink | None
+) -> None:
+    """--dry-run: decide everything for one destination, report it, write nothing."""
+    result = dest.result
+    result.dry_run = True
+    for action in _actions(request, source_store, selection, dest.target, delete=True):
+        if action.kind == "delete":
+            result.objects_deleted += 1
+            _report(sink, "delete", None, dest, action)
+        elif _skips(dest, action):
+            assert action.source is not None
+            result.objects_skipped += 1
+            result.bytes_skipped += action.source.size
+        else:
+            assert action.source is not None
+            result.objects_copied += 1
+            result.bytes_copied += action.source.size
+            _report(sink, "copy", str(selection.uri.with_key(action.source.key)), dest, action)
+
+
+def _grouped_actions(
+    request: CopyRequest, source_store: ObjectStore, selection: SourceSelection, dests: list[_Dest]
+) -> Iterator[list[tuple[_Dest, Action]]]:
+    """Each source object once, with every destination's decision about it.
+
+    Each destination's decisions come in its own key order, which is the source key order
+    (the key mapping preserves it), so a k-way merge on the source key lines them up.
+    """
+
+    def keyed(index: int, dest: _Dest) -> Iterator[tuple[str, int, int, Action]]:
+        actions = _actions(request, source_store, selection, dest.target, delete=False)
+        for n, action in enumerate(actions):
+            assert action.source is not None  # no deletes in this pass
+            yield action.source.key, index, n, action
+
+    streams = [keyed(index, dest) for index, dest in enumerate(dests)]
+    group: list[tuple[_Dest, Action]] = []
+    current: str | None = None
+    for key, index, _n, action in heapq.merge(*streams):
+        if group and key != current:
+            yield group
+            group = []
+        current = key
+        group.append((dests[index], action))
+    if group:
+        yield group
+
+
+def _copy_all(
+    request: CopyRequest,
+    source_store: ObjectStore,
+    selection: SourceSelection,
+    dests: list[_Dest],
+    sink: ProgressSink | None,
+    cancel: threading.Event,
+) -> None:
+    """Copy to every destination reading each source chunk once, then delete extras if asked."""
+    for dest in dests:
+        # What a killed earlier run left unfinished where this run writes (for one object: its key).
+        dest.result.stale_uploads_aborted = dest.target.store.abort_stale_uploads(
+            dest.target.uri.bucket, dest.target.mapping.dst_prefix
         )
-    if request.dry_run:
-        result.objects_copied += 1
-        result.bytes_copied += source.size
-        return
-    limits = type(target.store).part_limits
-    pipeline.submit(
-        make_job(
-            source,
-            action.dst_key,
-            chunk_size=request.chunk_size,
-            threshold=request.multipart_threshold,
-            limits=limits,
+    md5 = any(not verifies_by_crc32c(dest.target.store) for dest in dests)
+    pipeline = _Pipeline(request, Reader(source_store, selection.uri.bucket, md5=md5), dests, cancel)
+    limits = common_limits([type(dest.target.store).part_limits for dest in dests])
+    trackers = [dest.tracker for dest in dests]
+    with ProgressReporter(trackers, sink):
+        try:
+            try:
+                for group in _grouped_actions(request, source_store, selection, dests):
+                    if pipeline.stopping:
+                        break
+                    _dispatch(group, request, selection, pipeline, limits, sink)
+            except Stopped:
+                pass  # a worker failed or the run was cancelled; finish() raises the reason
+            for tracker in trackers:
+                tracker.listing_done = True
+            pipeline.finish()
+        except BaseException as exc:
+            pipeline.abort(exc)
+            raise
+        if request.delete:
+            for dest in dests:
+                _delete_extras(request, source_store, selection, dest, cancel, sink)
+
+
+def _dispatch(
+    group: list[tuple[_Dest, Action]],
+    request: CopyRequest,
+    selection: SourceSelection,
+    pipeline: _Pipeline,
+    limits: PartLimits,
+    sink: ProgressSink | None,
+) -> None:
+    """Record skips, and hand the destinations that need this object to the pipeline together."""
+    fans: dict[tuple[str | None, int], list[tuple[_Dest, Action]]] = {}
+    for dest, action in group:
+        source = action.source
+        assert source is not None
+        if _skips(dest, action):
+            dest.result.objects_skipped += 1
+            dest.result.bytes_skipped += source.size
+            dest.tracker.skipped()
+            continue
+        dest.tracker.planned(source.size)
+        _report(sink, "copy", str(selection.uri.with_key(source.key)), dest, action)
+        # Listings taken at different moments may see different versions: never mix them.
+        fans.setdefault((source.etag, source.size), []).append((dest, action))
+    for fan in fans.values():
+        source = fan[0][1].source
+        assert source is not None
+        chunking = make_job(
+            source, "", chunk_size=request.chunk_size, threshold=request.multipart_threshold, limits=limits
         )
+        pipeline.submit([(dest, ObjectJob(action.source, action.dst_key, chunking.part_size)) for dest, action in fan])  # type: ignore[arg-type]
+
+
+def common_limits(limits: list[PartLimits]) -> PartLimits:
+    """Part rules every destination accepts, so one chunking serves them all."""
+    return PartLimits(
+        min_part_size=max(lim.min_part_size for lim in limits),
+        max_part_size=min(lim.max_part_size for lim in limits),
+        max_parts=min(lim.max_parts for lim in limits),
     )
 
 
@@ -318,37 +399,27 @@ def _delete_extras(
     request: CopyRequest,
     source_store: ObjectStore,
     selection: SourceSelection,
-    target: _Target,
-    pipeline: _Pipeline,
-    result: DestinationSummary,
+    dest: _Dest,
+    cancel: threading.Event,
     sink: ProgressSink | None,
 ) -> None:
     """Second merge pass, run only after every copy succeeded: delete what the source lacks."""
     batch: list[str] = []
-    deleter = _Pipeline(request, pipeline.reader, pipeline.writer, pipeline.tracker, result, pipeline.cancel)
+    deleter = _Pipeline(request, None, [dest], cancel)
     try:
         try:
-            for action in _actions(request, source_store, selection, target, delete=True):
+            for action in _actions(request, source_store, selection, dest.target, delete=True):
                 if action.kind != "delete":
                     continue
                 if deleter.stopping:
                     break
-                if sink is not None and action.destination is not None:
-                    sink.on_action(
-                        PlannedAction(
-                            "delete",
-                            None,
-                            str(target.uri.with_key(action.dst_key)),
-                            action.destination.size,
-                            action.reason,
-                        )
-                    )
+                _report(sink, "delete", None, dest, action)
                 batch.append(action.dst_key)
                 if len(batch) >= 64:
-                    deleter.run_deletes(batch)
+                    deleter.run_deletes(dest, batch)
                     batch = []
             if batch:
-                deleter.run_deletes(batch)
+                deleter.run_deletes(dest, batch)
         except Stopped:
             pass
         deleter.finish()
@@ -357,60 +428,69 @@ def _delete_extras(
         raise
 
 
+Fan = list[tuple[_Dest, ObjectJob]]  # one source object, the destinations it goes to (same chunking)
+
+
 @dataclass
 class _OpenUpload:
-    """Chunk bookkeeping for one multipart object, in one place."""
+    """One destination's unfinished multipart write."""
 
+    dest: _Dest
     job: ObjectJob
     upload: MultipartUpload
+
+
+@dataclass
+class _FanState:
+    """Chunk bookkeeping for one multipart object and all its destinations, in one place."""
+
+    source: ObjectInfo
+    first: ObjectJob  # the chunking, shared by every destination
+    uploads: list[_OpenUpload]
     remaining: int
     digests: list[ChunkDigest | None]
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class _Pipeline:
-    """A bounded thread pool fed with small-object batches and chunk tasks."""
+    """A bounded thread pool fed with small-object batches and chunk tasks.
 
-    def __init__(
-        self,
-        request: CopyRequest,
-        reader: Reader,
-        writer: Writer,
-        tracker: ProgressTracker,
-        result: DestinationSummary,
-        cancel: threading.Event,
-    ) -> None:
-        self.request, self.reader, self.writer = request, reader, writer
-        self.tracker, self.result, self.cancel = tracker, result, cancel
+    A chunk is read once and written to every destination of its object before its bytes
+    leave the budget, so several destinations cost no extra source reads or memory.
+    """
+
+    def __init__(self, request: CopyRequest, reader: Reader | None, dests: list[_Dest], cancel: threading.Event):
+        self.request, self.reader, self.dests, self.cancel = request, reader, dests, cancel
         self.budget = ByteBudget(request.memory_budget)
         self._pool = ThreadPoolExecutor(request.concurrency, thread_name_prefix="sky-copy")
         self._slots = threading.BoundedSemaphore(request.concurrency * 2)  # queued + running tasks
         self._cond = threading.Condition()
         self._pending = 0
         self._error: BaseException | None = None
-        self._uploads: dict[str, _OpenUpload] = {}
-        self._batch: list[ObjectJob] = []
+        self._uploads: dict[int, _OpenUpload] = {}
+        self._batch: list[Fan] = []
         self._batch_bytes = 0
 
     @property
     def stopping(self) -> bool:
         return self._error is not None or self.cancel.is_set()
 
-    # -- submission (main thread) ----------------------------------------------------------
-    def submit(self, job: ObjectJob) -> None:
+    # -- submission (planning thread) ------------------------------------------------------
+    def submit(self, fan: Fan) -> None:
         """Queue one object: multipart objects fan out into chunk tasks at once; small ones batch.
 
         A batch is handed over as soon as a worker is idle, so a few objects still run in
         parallel; it only grows (to `small_batch_objects`) while every worker is busy,
         which is when per-task overhead starts to matter.
         """
-        if job.multipart:
-            self._submit_multipart(job)
+        first = fan[0][1]
+        if first.multipart:
+            self._submit_multipart(fan)
             return
-        size = job.source.size
+        size = first.source.size
         if self._batch and self._batch_bytes + size > self.request.chunk_size:
             self._flush()
-        self._batch.append(job)
+        self._batch.append(fan)
         self._batch_bytes += size
         if len(self._batch) >= self.request.small_batch_objects or self._pending < self.request.concurrency:
             self._flush()
@@ -421,22 +501,26 @@ class _Pipeline:
             self._batch, self._batch_bytes = [], 0
             self._spawn(lambda: self._copy_small(batch), nbytes)
 
-    def _submit_multipart(self, job: ObjectJob) -> None:
+    def _submit_multipart(self, fan: Fan) -> None:
         if self.stopping:
             return
-        upload = self.writer.start(job)
-        state = _OpenUpload(job, upload, job.part_count, [None] * job.part_count)
-        with self._cond:
-            self._uploads[upload.upload_id] = state
-        for chunk in job.chunks():
-            self._spawn(lambda c=chunk: self._copy_part(state, c), chunk.length)
+        first = fan[0][1]
+        uploads = []
+        for dest, job in fan:
+            state = _OpenUpload(dest, job, dest.writer.start(job))
+            with self._cond:
+                self._uploads[id(state)] = state
+            uploads.append(state)
+        fan_state = _FanState(first.source, first, uploads, first.part_count, [None] * first.part_count)
+        for chunk in first.chunks():
+            self._spawn(lambda c=chunk: self._copy_part(fan_state, c), chunk.length)
 
-    def run_deletes(self, keys: list[str]) -> None:
+    def run_deletes(self, dest: _Dest, keys: list[str]) -> None:
         def delete_all() -> None:
             for key in keys:
-                self.writer.store.delete(self.writer.bucket, key)
+                dest.writer.store.delete(dest.writer.bucket, key)
                 with self._cond:
-                    self.result.objects_deleted += 1
+                    dest.result.objects_deleted += 1
 
         self._spawn(delete_all, 0)
 
@@ -468,25 +552,36 @@ class _Pipeline:
                 self._cond.notify_all()
 
     # -- work (pool threads) ---------------------------------------------------------------
-    def _copy_small(self, batch: list[ObjectJob]) -> None:
-        for job in batch:
+    def _copy_small(self, batch: list[Fan]) -> None:
+        assert self.reader is not None
+        reader = self.reader
+        for fan in batch:
             if self.stopping:
                 return
-            compared = self._retrying(
-                job.dst_key,
-                lambda job=job: self.writer.put(job, self.reader.read(job.source.key, ChunkJob(1, 0, job.source.size))),
-            )
-            self.tracker.bytes_moved(job.source.size)
-            self._record(job, compared)
+            source = fan[0][1].source
 
-    def _copy_part(self, state: _OpenUpload, job: ChunkJob) -> None:
+            def read_and_put(fan: Fan = fan, source: ObjectInfo = source) -> list[bool]:
+                chunk = reader.read(source.key, ChunkJob(1, 0, source.size))
+                return [dest.writer.put(job, chunk) for dest, job in fan]
+
+            compared = self._retrying(source.key, read_and_put)
+            for (dest, job), whole_checked in zip(fan, compared, strict=True):
+                dest.tracker.bytes_moved(source.size)
+                self._record(dest, job, whole_checked)
+
+    def _copy_part(self, state: _FanState, job: ChunkJob) -> None:
+        assert self.reader is not None
+        reader = self.reader
+
         def read_and_write() -> Chunk:
-            chunk = self.reader.read(state.job.source.key, job)
-            self.writer.write_part(state.upload, chunk)
+            chunk = reader.read(state.source.key, job)
+            for open_upload in state.uploads:
+                open_upload.dest.writer.write_part(open_upload.upload, chunk)
             return chunk
 
-        chunk = self._retrying(f"part {job.part_number} of {state.job.dst_key}", read_and_write)
-        self.tracker.bytes_moved(job.length)
+        chunk = self._retrying(f"part {job.part_number} of {state.source.key}", read_and_write)
+        for open_upload in state.uploads:
+            open_upload.dest.tracker.bytes_moved(job.length)
         with state.lock:
             state.digests[job.part_number - 1] = chunk.digest
             state.remaining -= 1
@@ -513,25 +608,28 @@ class _Pipeline:
                     raise Stopped from exc
         raise AssertionError("unreachable")
 
-    def _finish_multipart(self, state: _OpenUpload) -> None:
+    def _finish_multipart(self, state: _FanState) -> None:
+        """Check the combined CRC against the source, then complete and check each destination."""
         crc = combine_chunks([d for d in state.digests if d is not None])
-        compared = check_against_source(state.job, crc, None)
-        if self.stopping:
-            return  # another object failed: leave this one for abort, do not publish it
-        info = state.upload.complete()
-        with self._cond:
-            self._uploads.pop(state.upload.upload_id, None)
-        compared = self.writer.after_write(info, state.job, crc, None) or compared
-        self._record(state.job, compared)
+        source_checked = check_against_source(state.first, crc, None)
+        for open_upload in state.uploads:
+            if self.stopping:
+                return  # another object failed: leave the rest for abort, publish nothing more
+            info = open_upload.upload.complete()
+            with self._cond:
+                self._uploads.pop(id(open_upload), None)
+            checked = open_upload.dest.writer.after_write(info, open_upload.job, crc, None)
+            self._record(open_upload.dest, open_upload.job, checked or source_checked)
 
-    def _record(self, job: ObjectJob, whole_object_checked: bool) -> None:
+    def _record(self, dest: _Dest, job: ObjectJob, whole_object_checked: bool) -> None:
         with self._cond:
-            self.result.objects_copied += 1
-            self.result.bytes_copied += job.source.size
-            self.result.checksums_verified += 1
-            self.result.whole_object_verified += int(whole_object_checked)
-            self.result.multipart_objects += int(job.multipart)
-        self.tracker.object_done()
+            result = dest.result
+            result.objects_copied += 1
+            result.bytes_copied += job.source.size
+            result.checksums_verified += 1
+            result.whole_object_verified += int(whole_object_checked)
+            result.multipart_objects += int(job.multipart)
+        dest.tracker.object_done()
 
     # -- ending ----------------------------------------------------------------------------
     def _drain(self) -> None:
@@ -557,13 +655,13 @@ class _Pipeline:
             self._abort_open_uploads()
             if self._error is not None:
                 raise self._error
+            done = ", ".join(f"{d.name}: {d.result.objects_copied}" for d in self.dests)
             raise CopyCancelled(
-                f"Copy to {self.result.destination} cancelled after {self.result.objects_copied} objects; "
-                "they are verified and a rerun skips them"
+                f"Copy cancelled after copying objects ({done}); they are verified and a rerun skips them"
             )
 
     def abort(self, exc: BaseException) -> None:
-        """Stop after a failure in the main thread: drain the pool, abort every open upload."""
+        """Stop after a failure in the planning thread: drain the pool, abort every open upload."""
         with self._cond:
             if self._error is None:
                 self._error = exc

@@ -120,10 +120,16 @@ class ProgressTracker:
 
 
 class ProgressReporter:
-    """A daemon thread that feeds snapshots to a sink every `interval` seconds, and once at the end."""
+    """A daemon thread that feeds snapshots to a sink every `interval` seconds, and once at the end.
 
-    def __init__(self, tracker: ProgressTracker, sink: ProgressSink | None, interval: float = 0.5) -> None:
-        self._tracker, self._sink, self._interval = tracker, sink, interval
+    One snapshot per destination tracker each time (`snapshot.destination` tells them apart).
+    """
+
+    def __init__(
+        self, trackers: ProgressTracker | list[ProgressTracker], sink: ProgressSink | None, interval: float = 0.5
+    ) -> None:
+        self._trackers = trackers if isinstance(trackers, list) else [trackers]
+        self._sink, self._interval = sink, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sky-progress", daemon=True)
 
@@ -137,12 +143,16 @@ class ProgressReporter:
             return
         self._stop.set()
         self._thread.join()
-        self._sink.on_progress(self._tracker.snapshot())
+        self._report()
 
     def _run(self) -> None:
-        assert self._sink is not None
         while not self._stop.wait(self._interval):
-            self._sink.on_progress(self._tracker.snapshot())
+            self._report()
+
+    def _report(self) -> None:
+        assert self._sink is not None
+        for tracker in self._trackers:
+            self._sink.on_progress(tracker.snapshot())
 
 
 def human_bytes(n: float) -> str:

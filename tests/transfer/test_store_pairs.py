@@ -113,3 +113,24 @@ def test_a_source_that_is_an_object_and_a_prefix_copies_the_object_unless_slashe
     _run(src, dst, _url(src, "data/"), _url(dst, "all/"))
 
     assert _contents(dst) == {"one/data": b"the object", "all/inner": b"under the prefix"}
+
+
+@pytest.mark.emulators
+def test_one_source_to_every_cloud_reads_each_chunk_once(fresh_bucket):
+    from tests.transfer.helpers import watch
+
+    src = fresh_bucket("file")
+    clouds = [fresh_bucket(scheme) for scheme in ("s3", "gs", "azure")]
+    _populate(src, OBJECTS)
+    watched = watch(src.store)
+    stores = {"file": watched, **{b.scheme: b.store for b in clouds}}
+    request = CopyRequest.build(_url(src), [_url(b, "fan/") for b in clouds], chunk_size=MiB,
+                                multipart_threshold=MiB, concurrency=4)
+
+    summary = run_copy(request, open_store=lambda uri, creds: stores[uri.scheme])
+
+    # S3's 5 MiB minimum part sets the common chunking: the big object is read in 2 ranges.
+    assert len(watched.reads) == 1 + sum(1 for data in OBJECTS.values() if data)
+    for bucket in clouds:
+        assert _contents(bucket) == {f"fan/{k}": v for k, v in OBJECTS.items()}
+    assert [d.objects_copied for d in summary.destinations] == [len(OBJECTS)] * 3
