@@ -35,7 +35,7 @@ from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, Object
 from airflow_provider_sky.stores.local import bad_keys_error, key_problem
 from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
 from airflow_provider_sky.transfer.diff import Action, plan_actions
-from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob, make_job
+from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob, part_size_of
 from airflow_provider_sky.transfer.listing import (
     KeyMapping,
     SourceSelection,
@@ -380,10 +380,10 @@ def _dispatch(
     for fan in fans.values():
         source = fan[0][1].source
         assert source is not None
-        chunking = make_job(
-            source, "", chunk_size=request.chunk_size, threshold=request.multipart_threshold, limits=limits
+        part_size = part_size_of(
+            source.size, chunk_size=request.chunk_size, threshold=request.multipart_threshold, limits=limits
         )
-        pipeline.submit([(dest, ObjectJob(action.source, action.dst_key, chunking.part_size)) for dest, action in fan])  # type: ignore[arg-type]
+        pipeline.submit([(dest, ObjectJob(source, action.dst_key, part_size)) for dest, action in fan])
 
 
 def common_limits(limits: list[PartLimits]) -> PartLimits:

@@ -65,15 +65,19 @@ def part_size_for(size: int, chunk_size: int, limits: PartLimits) -> int:
     return part
 
 
+def part_size_of(size: int, *, chunk_size: int, threshold: int, limits: PartLimits) -> int:
+    """0 (one whole-object put) for objects up to `threshold`, else a legal part size."""
+    if size <= min(threshold, limits.max_part_size):
+        return 0
+    part = part_size_for(size, chunk_size, limits)
+    return 0 if part >= size else part
+
+
 def make_job(source: ObjectInfo, dst_key: str, *, chunk_size: int, threshold: int, limits: PartLimits) -> ObjectJob:
     """Small objects go in one put; larger ones in parts of a legal size."""
-    threshold = min(threshold, limits.max_part_size)
-    if source.size <= threshold:
-        return ObjectJob(source, dst_key)
-    part = part_size_for(source.size, chunk_size, limits)
-    if part >= source.size:
-        return ObjectJob(source, dst_key)
-    return ObjectJob(source, dst_key, part)
+    return ObjectJob(
+        source, dst_key, part_size_of(source.size, chunk_size=chunk_size, threshold=threshold, limits=limits)
+    )
 
 
 def stamps(source: ObjectInfo, crc32c_hex: str | None) -> dict[str, str]:
