@@ -21,7 +21,7 @@ class CopyRequest:
       objects whose size and checksum (or size and mtime) already match.
     - `delete=True` (sync only) removes destination objects the source does not have.
     - Memory for object bytes stays below `concurrency * chunk_size` (chunks grow only when
-      a store's part limits demand it).
+      a store's part limits demand it). file:// -> file:// copies use at most 4 workers.
     - A chunk or small object that fails with a transient StoreError is retried `retries`
       times with exponential backoff; checksum mismatches are never retried.
     """
