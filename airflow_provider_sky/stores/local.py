@@ -228,7 +228,12 @@ class LocalStore(ObjectStore):
 
     def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
         self._check_bucket_name(bucket)
-        fd = os.open("/" + key, os.O_RDONLY)
+        try:
+            fd = os.open("/" + key, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise StoreError(f"file:///{key} disappeared after it was listed") from exc
+        except PermissionError as exc:
+            raise SkyUserError(f"No permission to read file:///{key}", "grant read permission on it") from exc
         try:
             data = os.pread(fd, length, offset)
             if len(data) < length:  # short reads happen on some filesystems; finish the range

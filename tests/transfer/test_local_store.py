@@ -101,3 +101,10 @@ def test_a_directory_is_not_an_object(store, tmp_path):
     (tmp_path / "d").mkdir()
 
     assert store.stat("", str(tmp_path / "d").lstrip("/")) is None
+
+
+def test_reading_a_file_that_vanished_is_a_store_error_naming_it(store, tmp_path):
+    from airflow_provider_sky.errors import StoreError
+
+    with pytest.raises(StoreError, match="disappeared after it was listed"):
+        store.read_range("", str(tmp_path / "gone").lstrip("/"), 0, 10)
