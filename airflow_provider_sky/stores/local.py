@@ -102,6 +102,11 @@ class LocalStore(ObjectStore):
 
     # -- paths -----------------------------------------------------------------------------
     @staticmethod
+    def key_problem(key: str) -> str | None:
+        """Why `key` cannot be stored here unchanged; the engine checks every key up front."""
+        return key_problem(key)
+
+    @staticmethod
     def path_of(key: str) -> str:
         return "/" + key
 

@@ -33,7 +33,7 @@ from typing import TypeVar
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyError, SkyUserError, StoreError
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
-from airflow_provider_sky.stores.local import bad_keys_error, key_problem
+from airflow_provider_sky.stores.local import bad_keys_error
 from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
 from airflow_provider_sky.transfer.diff import Action, plan_actions
 from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob, part_size_of
@@ -174,28 +174,45 @@ def _preflight(
         check_writable = getattr(store, "check_writable", None)
         if check_writable is not None:
             check_writable(mapping.dst_prefix)
-        if dst_uri.scheme == "file" and src_uri.scheme != "file":
-            _refuse_unmappable_keys(source_store, selection, mapping, dst_uri)
+        rule = getattr(store, "key_problem", None)
+        if rule is not None and dst_uri.scheme != src_uri.scheme:
+            _refuse_unmappable_keys(source_store, selection, mapping, dst_uri, rule)
         targets.append(_Target(dst_uri, store, mapping))
     return source_store, selection, targets
 
 
 def _refuse_unmappable_keys(
-    store: ObjectStore, selection: SourceSelection, mapping: KeyMapping, dst_uri: ObjectURI
+    store: ObjectStore,
+    selection: SourceSelection,
+    mapping: KeyMapping,
+    dst_uri: ObjectURI,
+    rule: Callable[[str], str | None],
 ) -> None:
-    """List the source once and name every key a file tree cannot hold (see stores/local.py)."""
+    """List the source once and name every key the destination cannot hold unchanged.
+
+    A destination store opts in by offering `key_problem(key) -> reason | None` (file://
+    refuses keys that are no POSIX path); without this pass such a key would fail the copy
+    halfway, after other objects were written.
+    """
     bad: list[tuple[str, str]] = []
     total = 0
     for info in iter_source(store, selection):
-        if is_folder_marker(info.key, info.size):
+        if dst_uri.scheme == "file" and is_folder_marker(info.key, info.size):
             continue
-        why = key_problem(mapping.dst_key(info.key))
+        why = rule(mapping.dst_key(info.key))
         if why:
             total += 1
             if len(bad) < _BAD_KEYS_SHOWN:
                 bad.append((info.key, why))
     if total:
-        raise bad_keys_error(bad, total, str(dst_uri))
+        if dst_uri.scheme == "file":
+            raise bad_keys_error(bad, total, str(dst_uri))
+        shown = "; ".join(f"{key!r} ({why})" for key, why in bad)
+        more = f" and {total - len(bad)} more" if total > len(bad) else ""
+        raise SkyUserError(
+            f"{total} source key(s) cannot be stored unchanged under {dst_uri}: {shown}{more}",
+            "rename those objects at the source, or choose another destination",
+        )
 
 
 @dataclass
