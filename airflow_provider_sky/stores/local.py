@@ -147,10 +147,10 @@ class LocalStore(ObjectStore):
             meta = {k: v for k, v in meta.items() if not k.startswith("sky-")}
         return meta
 
-    def _write_meta(self, fd: int, metadata: Mapping[str, str]) -> None:
+    def _write_meta(self, fd: int, metadata: Mapping[str, str], st: os.stat_result) -> None:
         if not metadata or not self._xattrs:
             return
-        stored = {"metadata": dict(metadata), "written_etag": _etag(os.fstat(fd))}
+        stored = {"metadata": dict(metadata), "written_etag": _etag(st)}
         try:
             os.setxattr(fd, XATTR_NAME, json.dumps(stored, sort_keys=True).encode())
         except OSError as exc:
@@ -319,11 +319,15 @@ class LocalStore(ObjectStore):
         self._dirs.add(directory)
 
     def _seal(self, fd: int, metadata: Mapping[str, str]) -> os.stat_result:
-        """Attach metadata and (optionally) flush; returns the final stat (rename keeps it)."""
-        self._write_meta(fd, metadata)
+        """Attach metadata and (optionally) flush; returns the final stat.
+
+        One fstat serves both: neither the xattr, the fsync nor the rename changes mtime or size.
+        """
+        st = os.fstat(fd)
+        self._write_meta(fd, metadata, st)
         if self.fsync:
             os.fsync(fd)
-        return os.fstat(fd)
+        return st
 
     @staticmethod
     def _publish(temp: str, path: str) -> None:
