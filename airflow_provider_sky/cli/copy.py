@@ -64,21 +64,15 @@ def register(subparsers: Any) -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SRC", help="e.g. s3://bucket/prefix/ or file:///data/")
     parser.add_argument("destinations", metavar="DST", nargs="+", help="one or more destinations")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="list what would be copied/deleted; write nothing"
-    )
-    parser.add_argument(
-        "--chunk-size", type=parse_size, default=CopyRequest.chunk_size, help="part size (16MiB)"
-    )
+    parser.add_argument("--dry-run", action="store_true", help="list what would be copied/deleted; write nothing")
+    parser.add_argument("--chunk-size", type=parse_size, default=CopyRequest.chunk_size, help="part size (16MiB)")
     parser.add_argument(
         "--multipart-threshold",
         type=parse_size,
         default=CopyRequest.multipart_threshold,
         help="objects above this are copied in parallel parts (16MiB)",
     )
-    parser.add_argument(
-        "--concurrency", type=int, default=CopyRequest.concurrency, help="parallel chunks (16)"
-    )
+    parser.add_argument("--concurrency", type=int, default=CopyRequest.concurrency, help="parallel chunks (16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress output")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     creds = parser.add_argument_group("credentials (default: environment, then each SDK's default chain)")
@@ -89,9 +83,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     creds.add_argument("--aws-region", default=None, help="AWS region (default: AWS_DEFAULT_REGION/profile)")
     creds.add_argument("--aws-profile", default=None, help="named profile from ~/.aws")
-    creds.add_argument(
-        "--gcs-endpoint-url", default=_gcs_emulator_env(), help="GCS endpoint (fake-gcs-server)"
-    )
+    creds.add_argument("--gcs-endpoint-url", default=_gcs_emulator_env(), help="GCS endpoint (fake-gcs-server)")
     creds.add_argument("--gcp-project", default=os.environ.get("GOOGLE_CLOUD_PROJECT"), help="GCP project id")
     creds.add_argument(
         "--gcp-key-path",
@@ -103,18 +95,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("AZURE_STORAGE_CONNECTION_STRING"),
         help="Azure storage connection string (env AZURE_STORAGE_CONNECTION_STRING)",
     )
-    creds.add_argument(
-        "--azure-account-url", default=None, help="e.g. http://127.0.0.1:10000/devstoreaccount1"
-    )
-    creds.add_argument(
-        "--aws-conn-id", default=None, help="read AWS credentials from this Airflow connection"
-    )
-    creds.add_argument(
-        "--gcp-conn-id", default=None, help="read GCP credentials from this Airflow connection"
-    )
-    creds.add_argument(
-        "--azure-conn-id", default=None, help="read Azure credentials from this Airflow connection"
-    )
+    creds.add_argument("--azure-account-url", default=None, help="e.g. http://127.0.0.1:10000/devstoreaccount1")
+    creds.add_argument("--aws-conn-id", default=None, help="read AWS credentials from this Airflow connection")
+    creds.add_argument("--gcp-conn-id", default=None, help="read GCP credentials from this Airflow connection")
+    creds.add_argument("--azure-conn-id", default=None, help="read Azure credentials from this Airflow connection")
 
 
 def _gcs_emulator_env() -> str | None:
@@ -134,11 +118,9 @@ def credentials_from_args(args: argparse.Namespace) -> StoreCredentials:
             endpoint_url=args.gcs_endpoint_url,
             project_id=args.gcp_project,
             key_path=args.gcp_key_path,
-            anonymous=bool(args.gcs_endpoint_url),
+            anonymous=(args.gcs_endpoint_url or "").startswith("http://"),  # plain HTTP: an emulator
         ),
-        azure=AzureCredentials(
-            connection_string=args.azure_connection_string, account_url=args.azure_account_url
-        ),
+        azure=AzureCredentials(connection_string=args.azure_connection_string, account_url=args.azure_account_url),
     )
     if not (args.aws_conn_id or args.gcp_conn_id or args.azure_conn_id):
         return creds
@@ -187,9 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     for dest in summary.destinations:
         rate = f", {human_bytes(dest.throughput)}/s" if not request.dry_run and dest.seconds > 0 else ""
         deleted = (
-            f", {'would delete' if request.dry_run else 'deleted'} {dest.objects_deleted}"
-            if (request.delete)
-            else ""
+            f", {'would delete' if request.dry_run else 'deleted'} {dest.objects_deleted}" if (request.delete) else ""
         )
         print(
             f"{dest.destination}: {verb} {dest.objects_copied} objects ({human_bytes(dest.bytes_copied)}"
