@@ -74,6 +74,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--concurrency", type=int, default=CopyRequest.concurrency, help="parallel chunks (16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--allow-empty-source",
+        action="store_true",
+        help="an empty source is not an error (sync --delete then empties DST)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     creds = parser.add_argument_group("credentials (default: environment, then each SDK's default chain)")
     creds.add_argument(
@@ -155,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         multipart_threshold=args.multipart_threshold,
         concurrency=args.concurrency,
+        allow_empty_source=args.allow_empty_source,
     )
     credentials = credentials_from_args(args)
     sink = TerminalProgress(show_actions=args.dry_run, show_progress=not (args.no_progress or args.dry_run))

@@ -160,10 +160,12 @@ def _preflight(
     source_store = stores.get(src_uri)
     source_store.check_bucket(src_uri.bucket, write=False)
     selection = resolve_source(source_store, src_uri)
-    if selection.single is None and next(iter_source(source_store, selection), None) is None:
+    empty = selection.single is None and next(iter_source(source_store, selection), None) is None
+    if empty and not request.allow_empty_source:
         raise SkyUserError(
             f"Nothing to copy: no object {src_uri} and no objects under {src_uri.with_key(selection.prefix)}",
-            "check the source path (keys are case-sensitive) and that the credentials can list it",
+            "check the source path (keys are case-sensitive) and that the credentials can list it; "
+            "pass allow_empty_source=True if an empty source is expected",
         )
     targets = []
     for dst_uri in dst_uris:

@@ -35,6 +35,7 @@ class CopyRequest:
     multipart_threshold: int = 16 * MiB
     dry_run: bool = False
     small_batch_objects: int = 32  # small objects per worker task: fewer hand-offs per object
+    allow_empty_source: bool = False  # by default an empty source is an error (a typo, or sync --delete wiping)
     retries: int = 3  # per chunk or small object, after a transient store error
     retry_backoff: float = 0.5  # seconds before the first retry; doubles each time
     extra: dict[str, Any] = field(default_factory=dict)  # room for gateway/operator hints

@@ -96,3 +96,11 @@ def test_dry_run_into_a_missing_directory_creates_nothing(local, src, dst):
     copy(local, uri(src), uri(dst), dry_run=True)
 
     assert not dst.exists()
+
+
+def test_an_empty_source_is_allowed_only_when_asked_and_then_sync_delete_empties(local, src, dst):
+    write(dst / "old", b"x")
+
+    summary = copy(local, uri(src), uri(dst), mode="sync", delete=True, allow_empty_source=True)
+
+    assert summary.deleted == 1 and tree(dst) == {}
