@@ -162,10 +162,12 @@ def _preflight(
     selection = resolve_source(source_store, src_uri)
     empty = selection.single is None and next(iter_source(source_store, selection), None) is None
     if empty and not request.allow_empty_source:
+        under = src_uri.with_key(selection.prefix)
+        what = f"no objects under {under}" if src_uri.is_prefix_like else f"no object {src_uri} and none under {under}"
         raise SkyUserError(
-            f"Nothing to copy: no object {src_uri} and no objects under {src_uri.with_key(selection.prefix)}",
+            f"Nothing to copy: {what}",
             "check the source path (keys are case-sensitive) and that the credentials can list it; "
-            "pass allow_empty_source=True if an empty source is expected",
+            "if an empty source is expected, pass allow_empty_source=True (--allow-empty-source)",
         )
     targets = []
     for dst_uri in dst_uris:
