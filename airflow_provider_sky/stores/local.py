@@ -185,6 +185,11 @@ class LocalStore(ObjectStore):
             )
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        """Depth-first, one directory's entries sorted at a time (a directory sorts as "name/").
+
+        Memory holds the entries of the directories on the current path, not the whole tree.
+        Symlinks to files are followed; symlinks to directories are not (no cycles, no escapes).
+        """
         self._check_bucket_name(bucket)
         head, _, name_prefix = prefix.rpartition("/")
         yield from self._walk("/" + head if head else "/", head + "/" if head else "", name_prefix)
