@@ -108,3 +108,15 @@ def test_reading_a_file_that_vanished_is_a_store_error_naming_it(store, tmp_path
 
     with pytest.raises(StoreError, match="disappeared after it was listed"):
         store.read_range("", str(tmp_path / "gone").lstrip("/"), 0, 10)
+
+
+def test_file_symlinks_are_followed_and_directory_symlinks_are_not(store, tmp_path):
+    write(tmp_path / "real" / "f", b"data")
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "link-to-file").symlink_to(tmp_path / "real" / "f")
+    (tmp_path / "tree" / "link-to-dir").symlink_to(tmp_path / "real")
+    prefix = str(tmp_path / "tree").lstrip("/") + "/"
+
+    listed = {info.key[len(prefix):]: info.size for info in store.list("", prefix)}
+
+    assert listed == {"link-to-file": 4}
