@@ -177,9 +177,15 @@ def _run(args: argparse.Namespace) -> int:
         deleted = (
             f", {'would delete' if request.dry_run else 'deleted'} {dest.objects_deleted}" if (request.delete) else ""
         )
+        verified = (
+            ""
+            if request.dry_run
+            else f"; checksums verified for {dest.checksums_verified} "
+            f"(whole object compared for {dest.whole_object_verified})"
+        )
         print(
             f"{dest.destination}: {verb} {dest.objects_copied} objects ({human_bytes(dest.bytes_copied)}"
-            f"{rate}), skipped {dest.objects_skipped}{deleted}",
+            f"{rate}), skipped {dest.objects_skipped}{deleted}{verified}",
             file=sys.stderr,
         )
     return 0
