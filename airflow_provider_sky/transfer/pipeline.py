@@ -239,15 +239,17 @@ class Pipeline:
 
     def _finish_multipart(self, state: _FanState) -> None:
         """Check the combined CRC against the source, then complete and check each destination."""
-        crc = combine_chunks([d for d in state.digests if d is not None])
+        digests = [d for d in state.digests if d is not None]
+        crc = combine_chunks(digests)
         source_checked = check_against_source(state.first, crc, None)
+        part_md5s = [d.md5 for d in digests if d.md5 is not None]
         for open_upload in state.uploads:
             if self.stopping:
                 return  # another object failed: leave the rest for abort, publish nothing more
             info = open_upload.upload.complete()
             with self._cond:
                 self._uploads.pop(id(open_upload), None)
-            checked = open_upload.dest.writer.after_write(info, open_upload.job, crc, None)
+            checked = open_upload.dest.writer.after_write(info, open_upload.job, crc, None, part_md5s)
             self._record(open_upload.dest, open_upload.job, checked or source_checked)
 
     def _record(self, dest: Dest, job: ObjectJob, whole_object_checked: bool) -> None:

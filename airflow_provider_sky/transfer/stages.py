@@ -6,6 +6,7 @@ machine and a Writer on another and ship (chunk, digest) pairs between them.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,9 +100,23 @@ def check_against_source(job: ObjectJob, crc: int, md5_whole: bytes | None) -> b
     return checked
 
 
-def check_written(info: ObjectInfo, job: ObjectJob, crc: int, md5_whole: bytes | None) -> bool:
-    """Compare the destination's own report of the written object with what we read."""
+def multipart_etag(part_md5s: list[bytes]) -> str:
+    """The ETag S3 (and compatible stores) give an unencrypted multipart object."""
+    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+def check_written(
+    info: ObjectInfo, job: ObjectJob, crc: int, md5_whole: bytes | None, part_md5s: list[bytes] | None = None
+) -> bool:
+    """Compare the destination's own report of the written object with what we read.
+
+    A multipart ETag counts only when it matches the one our part MD5s predict: encrypted
+    (SSE-KMS) objects have ETags that are not MD5-based, so a difference proves nothing.
+    """
     checked = False
+    etag = (info.etag or "").strip('"').lower()
+    if part_md5s and "-" in etag and etag == multipart_etag(part_md5s):
+        checked = True
     if info.size != job.source.size:
         raise _mismatch("Size", "at the destination", job.dst_key, str(job.source.size), str(info.size))
     dst_crc = info.checksums.get("crc32c")
@@ -148,10 +163,17 @@ class Writer:
     def start(self, job: ObjectJob) -> MultipartUpload:
         return self.store.start_multipart(self.bucket, job.dst_key, stamps(job.source, None))
 
-    def after_write(self, info: ObjectInfo, job: ObjectJob, crc: int, md5_whole: bytes | None) -> bool:
+    def after_write(
+        self,
+        info: ObjectInfo,
+        job: ObjectJob,
+        crc: int,
+        md5_whole: bytes | None,
+        part_md5s: list[bytes] | None = None,
+    ) -> bool:
         """Check the written object; delete it (and raise) if it does not match what was read."""
         try:
-            return check_written(info, job, crc, md5_whole)
+            return check_written(info, job, crc, md5_whole, part_md5s)
         except IntegrityError:
             self.store.delete(self.bucket, job.dst_key)
             raise
