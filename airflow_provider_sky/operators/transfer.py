@@ -15,7 +15,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sky.hooks.transfer import SkyTransferHook
 from airflow_provider_sky.links.storage import SkyDestinationLink
-from airflow_provider_sky.transfer.progress import PlannedAction, ProgressSnapshot, format_line, human_bytes
+from airflow_provider_sky.transfer.progress import LogProgress
 from airflow_provider_sky.transfer.request import CopyRequest, MiB
 from airflow_provider_sky.uri import parse_uri
 
@@ -112,7 +112,9 @@ class SkyTransferOperator(BaseOperator):
         hook = SkyTransferHook(self.aws_conn_id, self.gcp_conn_id, self.azure_conn_id)
         verb = "Dry run of" if request.dry_run else request.mode
         self.log.info("%s %s -> %s", verb, request.source, ", ".join(request.destinations))
-        progress = _TaskLogProgress(self.log, self.progress_interval_s, log_actions=request.dry_run)
+        progress = LogProgress(
+            self.log, self.progress_interval_s, log_copies=request.dry_run, dry_run=request.dry_run
+        )
         summary = hook.copy(request, progress=progress, cancel=self._cancel)
         SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
         result = summary.to_dict()
@@ -122,31 +124,3 @@ class SkyTransferOperator(BaseOperator):
     def on_kill(self) -> None:
         """Stop scheduling chunks; the engine aborts open multipart uploads before it returns."""
         self._cancel.set()
-
-
-class _TaskLogProgress:
-    """A ProgressSink for the task log: bytes, rate and ETA at most once per interval, and at the end.
-
-    Planned actions are logged only on a dry run (then they are the point); on a real run a
-    line per object would drown the log for large prefixes.
-    """
-
-    def __init__(self, log: Any, interval_s: float, *, log_actions: bool) -> None:
-        self._log = log
-        self._interval_s = interval_s
-        self._log_actions = log_actions
-        self._last_logged = float("-inf")
-
-    def on_action(self, action: PlannedAction) -> None:
-        if self._log_actions:
-            if action.kind == "copy":
-                self._log.info("Would copy %s -> %s (%s)", action.source, action.destination, human_bytes(action.size))
-            else:
-                self._log.info("Would delete %s", action.destination)
-
-    def on_progress(self, snapshot: ProgressSnapshot) -> None:
-        finished = snapshot.listing_done and snapshot.objects_done == snapshot.objects_total
-        if snapshot.elapsed - self._last_logged < self._interval_s and not finished:
-            return
-        self._last_logged = snapshot.elapsed
-        self._log.info("Progress %s: %s", snapshot.destination, format_line(snapshot))

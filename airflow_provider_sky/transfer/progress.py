@@ -242,23 +242,30 @@ class TerminalProgress:
 class LogProgress:
     """A sink for task logs: one line per `interval` seconds, plus the last one; deletes logged.
 
-    Copies are not logged one by one (there may be millions); `log_copies=True` does it anyway.
+    Copies are not logged one by one (there may be millions); `log_copies=True` does it anyway
+    (a dry run, where the list of actions is the point). Each destination keeps its own clock,
+    so with several destinations every one of them is reported each interval.
     """
 
-    def __init__(self, log: logging.Logger, interval: float = 30.0, *, log_copies: bool = False) -> None:
+    def __init__(
+        self, log: logging.Logger, interval: float = 30.0, *, log_copies: bool = False, dry_run: bool = False
+    ) -> None:
         self.log, self.interval, self.log_copies = log, interval, log_copies
-        self._last = float("-inf")
+        self._verb = "would " if dry_run else ""
+        self._last: dict[str, float] = {}
 
     def on_action(self, action: PlannedAction) -> None:
         if action.kind == "delete":
-            self.log.info("delete %s (%s)", action.destination, action.reason)
+            self.log.info("%sdelete %s (%s)", self._verb, action.destination, action.reason)
         elif self.log_copies:
             self.log.info(
-                "copy %s -> %s (%s, %s)", action.source, action.destination, human_bytes(action.size), action.reason
+                "%scopy %s -> %s (%s, %s)",
+                self._verb, action.source, action.destination, human_bytes(action.size), action.reason,
             )
 
     def on_progress(self, snapshot: ProgressSnapshot) -> None:
         finished = snapshot.listing_done and snapshot.objects_done == snapshot.objects_total
-        if snapshot.elapsed - self._last >= self.interval or finished:
-            self._last = snapshot.elapsed
-            self.log.info("%s: %s", snapshot.destination, format_line(snapshot))
+        last = self._last.get(snapshot.destination, float("-inf"))
+        if snapshot.elapsed - last >= self.interval or finished:
+            self._last[snapshot.destination] = snapshot.elapsed
+            self.log.info("Progress %s: %s", snapshot.destination, format_line(snapshot))

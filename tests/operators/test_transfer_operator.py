@@ -89,7 +89,7 @@ def test_dry_run_logs_the_plan_and_writes_nothing(tmp_path: Path, capsys: pytest
     task_log = capsys.readouterr().out
     assert result["dry_run"] is True
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
-    assert task_log.count("Would copy") == 2
+    assert task_log.count("would copy") == 2
 
 
 @pytest.mark.parametrize(
