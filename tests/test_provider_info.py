@@ -45,8 +45,9 @@ def test_every_listed_module_and_class_imports() -> None:
 
 def test_airflow_lists_the_provider_and_its_connection_form() -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     assert "airflow-provider-sky" in manager.providers
-    assert "sky" in manager.hooks
+    assert "sky" in ProvidersManagerTaskRuntime().hooks
     assert "extra__sky__deny_regions" in manager.connection_form_widgets

@@ -20,26 +20,61 @@ from airflow_provider_sky.planner.plan import TransferPlan
 
 
 class SkyPlannerHook(BaseHook):
-    """Plans overlay transfers (unicast, multicast, Pareto sweeps) over a region grid."""
+    """Plans overlay transfers (unicast, multicast, Pareto sweeps) over a region grid.
 
-    hook_name = "Sky planner"
+    An optional `sky` connection (`sky_conn_id`) holds team-wide defaults set in the UI: a grid
+    file, VMs per region and region rules (`deny_regions`/`allow_regions`, comma-separated
+    globs). Arguments given here or per call win over the connection's values; without a
+    connection id the hook needs no connection at all.
+    """
+
+    conn_name_attr = "sky_conn_id"
+    default_conn_name = "sky_default"
+    conn_type = "sky"
+    hook_name = "Sky Computing (planner defaults)"
 
     def __init__(
         self,
         grid: str | Path | dict[str, Any] | None = None,
         max_instances_per_region: int | dict[str, int] | None = None,
         vm_usd_per_hour: float | dict[str, float] | None = None,
+        sky_conn_id: str | None = None,
     ) -> None:
         super().__init__()
         self.grid = grid
         self.max_instances_per_region = max_instances_per_region
         self.vm_usd_per_hour = vm_usd_per_hour
+        self.sky_conn_id = sky_conn_id
+        self._defaults: dict[str, Any] | None = None
         self._planner: Planner | None = None
+
+    def connection_defaults(self) -> dict[str, Any]:
+        """The `sky` connection's extras as planner defaults ({} without a connection id)."""
+        if self._defaults is None:
+            self._defaults = {}
+            if self.sky_conn_id:
+                extra = self.get_connection(self.sky_conn_id).extra_dejson
+                self._defaults = {key: value for key, value in extra.items() if value not in (None, "")}
+        return self._defaults
+
+    def _rules(self, given: Iterable[str] | None, key: str) -> Iterable[str] | None:
+        if given is not None:
+            return given
+        value = self.connection_defaults().get(key)
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def get_conn(self) -> Planner:
         """The planner for this hook's grid and limits (built once; grids load in milliseconds)."""
         if self._planner is None:
-            self._planner = Planner(self.grid, self.max_instances_per_region, self.vm_usd_per_hour)
+            defaults = self.connection_defaults()
+            max_instances = self.max_instances_per_region or defaults.get("max_instances_per_region")
+            self._planner = Planner(
+                self.grid or defaults.get("grid_path"),
+                int(max_instances) if isinstance(max_instances, str) else max_instances,
+                self.vm_usd_per_hour,
+            )
         return self._planner
 
     def plan_transfer(
@@ -58,8 +93,8 @@ class SkyPlannerHook(BaseHook):
             destination,
             throughput_goal_gbps=throughput_goal_gbps,
             budget_usd_per_gb=budget_usd_per_gb,
-            deny_regions=deny_regions,
-            allow_regions=allow_regions,
+            deny_regions=self._rules(deny_regions, "deny_regions"),
+            allow_regions=self._rules(allow_regions, "allow_regions"),
         )
 
     def plan_multicast(
@@ -76,8 +111,8 @@ class SkyPlannerHook(BaseHook):
             source,
             destinations,
             throughput_goal_gbps=throughput_goal_gbps,
-            deny_regions=deny_regions,
-            allow_regions=allow_regions,
+            deny_regions=self._rules(deny_regions, "deny_regions"),
+            allow_regions=self._rules(allow_regions, "allow_regions"),
         )
 
     def pareto(
@@ -91,5 +126,9 @@ class SkyPlannerHook(BaseHook):
     ) -> list[ParetoPoint]:
         """The cost/throughput frontier for a pair."""
         return self.get_conn().pareto(
-            source, destination, points=points, deny_regions=deny_regions, allow_regions=allow_regions
+            source,
+            destination,
+            points=points,
+            deny_regions=self._rules(deny_regions, "deny_regions"),
+            allow_regions=self._rules(allow_regions, "allow_regions"),
         )
