@@ -18,7 +18,10 @@ _AZURE_HTTPS = re.compile(r"^https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.wi
 _BUCKET_RULES = {
     "s3": (re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"), "3-63 lowercase letters, digits, '.' or '-'"),
     "gs": (re.compile(r"^[a-z0-9][a-z0-9._\-]{1,220}[a-z0-9]$"), "3-222 lowercase letters, digits, '.', '_' or '-'"),
-    "azure": (re.compile(r"^(\$root|[a-z0-9](?!.*--)[a-z0-9\-]{1,61}[a-z0-9])$"), "3-63 lowercase letters, digits or single '-'"),
+    "azure": (
+        re.compile(r"^(\$root|[a-z0-9](?!.*--)[a-z0-9\-]{1,61}[a-z0-9])$"),
+        "3-63 lowercase letters, digits or single '-'",
+    ),
 }
 _EXAMPLES = "s3://bucket/key, gs://bucket/key, azure://account/container/key, file:///abs/path"
 
