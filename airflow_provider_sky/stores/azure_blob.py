@@ -277,10 +277,21 @@ class _AzureUpload(MultipartUpload):
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         uri = self._store._uri(self._bucket, self._key)
-        with self._store._translate(self._bucket, f"stage part {part_number} of {uri}", write=True):
-            response = self._blob.stage_block(self._block_id(part_number), data, length=len(data))
-        if not _md5_matches(response, data, md5):
-            raise IntegrityError(f"Part {part_number} of {uri} arrived with different bytes than were read")
+        mismatch = IntegrityError(f"Part {part_number} of {uri} arrived with different bytes than were read")
+        try:
+            # Content-MD5 makes the service check the block on arrival (no second hash here).
+            response = self._blob.stage_block(
+                self._block_id(part_number), data, length=len(data), transactional_content_md5=md5
+            )
+        except HttpResponseError as exc:
+            if _is_md5_mismatch(exc):
+                raise mismatch from exc
+            raise self._store._error(exc, self._bucket, f"stage part {part_number} of {uri}", write=True) from exc
+        except AzureError as exc:
+            raise self._store._error(exc, self._bucket, f"stage part {part_number} of {uri}", write=True) from exc
+        reported = response.get("content_md5")
+        if reported and bytes(reported) != md5:
+            raise mismatch
         with self._lock:
             self._blocks.add(part_number)
 
@@ -380,6 +391,12 @@ def _safe_url(url: str) -> str:
     """The endpoint without any query string (a SAS token lives there)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def _is_md5_mismatch(exc: HttpResponseError) -> bool:
+    """The service refused a body whose MD5 differs from the Content-MD5 sent with it."""
+    code = str(getattr(exc, "error_code", "") or "")
+    return exc.status_code == 400 and (code == "Md5Mismatch" or "md5" in str(exc.message or "").lower())
 
 
 def _md5_matches(response: Mapping[str, Any], data: bytes, md5: bytes) -> bool:
