@@ -47,7 +47,7 @@ from airflow_provider_sky.planner.unicast import Solution, to_plan
 MAX_PARTITIONS = 6
 EXACT_MAX_DESTINATIONS = 8  # auto mode: beyond this the heuristic answers alone
 EXACT_TIME_LIMIT_S = 10.0  # total for the exact models of one plan
-EXTRA_TREE_TIME_S = 2.0  # for the optional extra-tree model (its incumbent is kept if better)
+PER_MODEL_TIME_S = 4.0  # per tree-count model (its best incumbent is kept when time runs out)
 
 Tree = list[tuple[int, int]]  # edges as (from, to) overlay positions
 
@@ -285,8 +285,94 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
         if rates[p] > 1e-6 * goal:
             edges = [ov.edges[e] for e in range(m) if use.value[p, e] > 0.5]
             trees.append((float(rates[p]), _prune(edges, root, set(targets))))
+    if sum(r for r, _ in trees) < goal * (1 - 1e-6):  # a time-limited solve without an incumbent
+        return None, prob.status
     scale = goal / sum(r for r, _ in trees)  # remove solver round-off so rates add up exactly
     return [(r * scale, t) for r, t in trees], prob.status
+
+
+def relaxation(ov: Overlay, root: int, targets: list[int], goal: float,
+               time_limit: float) -> tuple[np.ndarray | None, float, str]:  # fmt: skip
+    """Lower bound: each destination gets its own flow of ``goal``, an edge carries the largest.
+
+    Any tree packing is feasible here (a tree edge carries the same bytes for every destination
+    below it), so the optimum is a lower bound on every plan's cost rate. Returns the edge loads
+    (None if unsolved), the bound in $/s, and the solver status. The bound stays valid when HiGHS
+    stops at its gap, within that gap.
+    """
+    m, k = len(ov.edges), len(ov.nodes)
+    load = cp.Variable(m, nonneg=True)
+    vms = ov.vm_variable()
+    per_dst = cp.Variable((m, len(targets)), nonneg=True)
+    supply = np.zeros((k, len(targets)))
+    supply[root, :] = goal
+    for j, t in enumerate(targets):
+        supply[t, j] = -goal
+    cons = [(ov.out_inc - ov.in_inc) @ per_dst == supply, per_dst <= load[:, None] @ np.ones((1, len(targets)))]
+    cons += ov.gateway_constraints(load, vms)
+    prob = cp.Problem(cp.Minimize(ov.cost_rate(load, vms)), cons)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=cp.HIGHS, **dict(HIGHS_OPTIONS, time_limit=float(time_limit)))
+    except cp.SolverError:
+        return None, 0.0, "solver_error"
+    if load.value is None or prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        return None, 0.0, prob.status
+    bound = float(prob.value) * (1 - HIGHS_OPTIONS["mip_rel_gap"]) if prob.status == cp.OPTIMAL else 0.0
+    return np.where(load.value > 1e-7, load.value, 0.0), bound, prob.status
+
+
+def decompose(ov: Overlay, root: int, targets: list[int], load: np.ndarray, goal: float,
+              max_trees: int = 8) -> list[tuple[float, Tree]] | None:  # fmt: skip
+    """Peel distribution trees off edge loads: widest tree first, its bottleneck as its rate.
+
+    Each tree joins one destination at a time by the widest (largest bottleneck) path from the
+    tree so far. Trees only use what the loads carry, so their cost never exceeds the loads'.
+    None when the loads do not split into at most ``max_trees`` trees delivering the goal.
+    """
+    left = load.copy()
+    adj: dict[int, list[tuple[int, int]]] = {}
+    for e, (a, b) in enumerate(ov.edges):
+        adj.setdefault(a, []).append((b, e))
+    trees: list[tuple[float, Tree]] = []
+    sent = 0.0
+    eps = 1e-6 * goal
+    while sent < goal - eps and len(trees) < max_trees:
+        in_tree, edges, width = {root}, [], math.inf
+        while not set(targets) <= in_tree:
+            best: dict[int, float] = {v: math.inf for v in in_tree}
+            prev: dict[int, tuple[int, int]] = {}
+            heap = [(-math.inf, v) for v in in_tree]
+            done: set[int] = set()
+            while heap:
+                w, a = heapq.heappop(heap)
+                if a in done:
+                    continue
+                done.add(a)
+                for b, e in adj.get(a, []):
+                    cap = min(-w, left[e])
+                    if cap > eps and b not in in_tree and cap > best.get(b, 0.0):
+                        best[b] = cap
+                        prev[b] = (a, e)
+                        heapq.heappush(heap, (-cap, b))
+            reach = [t for t in targets if t not in in_tree and t in prev]
+            if not reach:
+                return None
+            t = max(reach, key=lambda v: best[v])
+            v = t
+            while v not in in_tree:
+                a, e = prev[v]
+                edges.append((a, v, e))
+                in_tree.add(v)
+                v = a
+            width = min(width, best[t])
+        rate = min(width, goal - sent)
+        for _, _, e in edges:
+            left[e] -= rate
+        trees.append((rate, [(a, b) for a, b, _ in edges]))
+        sent += rate
+    return trees if sent >= goal - eps else None
 
 
 def sparse_edges(ov: Overlay, trees: Sequence[tuple[float, Tree]], per_node: int = 4) -> set[tuple[int, int]]:
@@ -338,42 +424,51 @@ def plan_multicast(
 
     def consider(trees: list[tuple[float, Tree]] | None, how: str, status: str) -> None:
         if trees:
+            try:  # a time-limited solver incumbent must still deliver everything to count
+                check_delivery(ov, trees, root, targets, goal_gbps)
+            except SkyError:
+                return
             flow = _edge_load(ov, trees)
             cost = float(ov.egress_price @ flow / 8.0 + ov.vm_price @ ov.min_vms(flow) / 3600.0)
             if (ov.min_vms(flow) <= ov.node_array(grid.vm_limit)).all():
                 found.append((cost, how, status, trees))
 
-    heuristic = heuristic_trees(ov, root, targets, goal_gbps) if method != "exact" else None
+    deadline = time.perf_counter() + time_limit_s
+    bound, loads = 0.0, None
+    if method != "heuristic":
+        # The per-destination relaxation is a lower bound; when its loads peel into trees, the
+        # plan is optimal within the solver gap and nothing else needs to run.
+        loads, bound, status = relaxation(ov, root, targets, goal_gbps, time_limit_s)
+        if loads is not None:
+            consider(decompose(ov, root, targets, loads, goal_gbps), "flow-decomposition", status)
+
+    def proven() -> bool:
+        best = min((f[0] for f in found), default=math.inf)
+        return best <= bound * (1 + 2 * HIGHS_OPTIONS["mip_rel_gap"]) + 1e-15
+
+    heuristic = heuristic_trees(ov, root, targets, goal_gbps) if method != "exact" and not proven() else None
     consider(heuristic, "heuristic", "feasible")
-    if method == "exact" or (method == "auto" and len(dests) <= EXACT_MAX_DESTINATIONS):
-        exact_on = ov
-    elif method == "auto" and heuristic:
-        exact_on = ov.restrict(sparse_edges(ov, heuristic))  # exact over the heuristic's neighbourhood
-    else:
+    if method == "heuristic" or proven():
         exact_on = None
+    elif loads is not None:  # trees over what the relaxation (and the greedy trees) use
+        keep = {e for e, x in zip(ov.edges, loads, strict=True) if x > 0}
+        exact_on = ov.restrict(keep | {e for _, tree in heuristic or [] for e in tree})
+    elif method == "exact" or len(dests) <= EXACT_MAX_DESTINATIONS:
+        exact_on = ov
+    else:
+        exact_on = ov.restrict(sparse_edges(ov, heuristic)) if heuristic else None
     if exact_on is not None:
         how = "exact" if exact_on is ov else "exact-sparse"
-        deadline = time.perf_counter() + time_limit_s
-        for parts in range(1, 5):
-            trees, status = exact_trees(
-                exact_on, root, targets, goal_gbps, parts, max(0.2, deadline - time.perf_counter())
-            )
+        for parts in range(1, 5):  # more trees with free rates: cheaper when limits bind, but slower
+            left = deadline - time.perf_counter()
+            if left < 0.2 or proven():
+                break
+            trees, status = exact_trees(exact_on, root, targets, goal_gbps, parts, min(left, PER_MODEL_TIME_S))
             consider(trees, how, status)
-            if trees is not None:
-                # One more tree with free rates can only be as cheap or cheaper. Worth a try when the
-                # greedy packing already found several thin trees cheaper than one (limits bind).
-                left = min(deadline - time.perf_counter(), EXTRA_TREE_TIME_S)
-                squeezed = heuristic is not None and len(heuristic) > parts
-                if parts < 4 and left > 0.2 and (squeezed or method == "exact"):
-                    more, more_status = exact_trees(exact_on, root, targets, goal_gbps, parts + 1, left)
-                    consider(more, how, more_status)
-                break
-            if time.perf_counter() > deadline:
-                break
     solve_s = time.perf_counter() - t0
     if not found:
         raise _unreachable(grid, source, dests, goal_gbps, rules)
-    _, how, status, trees = min(found, key=lambda f: (round(f[0], 10), not f[1].startswith("exact"), len(f[3])))
+    cost, how, status, trees = min(found, key=lambda f: (round(f[0], 10), f[1] == "heuristic", len(f[3])))
     trees = _merge(trees)
     check_delivery(ov, trees, root, targets, goal_gbps)
     flow = _edge_load(ov, trees)
@@ -381,6 +476,9 @@ def plan_multicast(
     plan = to_plan(ov, sol, source, dests, "cost", goal_gbps, None)
     plan.solver["method"] = how
     plan.solver["partitions"] = len(trees)
+    if bound > 0:  # $/s -> $/GB at the goal, and how far the plan can be from the optimum
+        plan.solver["lower_bound_usd_per_gb"] = bound * 8.0 / goal_gbps
+        plan.solver["gap_pct"] = round(100.0 * max(0.0, cost - bound) / cost, 4)
     plan.trees = [PlanTree(round(r, 9), [(ov.regions[a], ov.regions[b]) for a, b in t]) for r, t in trees]
     return plan
 

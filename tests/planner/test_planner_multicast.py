@@ -67,3 +67,9 @@ def test_multicast_on_cloud_grid_is_cheaper_than_separate_copies():
     copies = sum(planner.plan_transfer("aws:us-east-1", d, throughput_goal_gbps=4).cost_usd_per_gb for d in dests)
     assert plan.cost_usd_per_gb < copies
     assert set(plan.destinations) == set(dests)
+
+
+def test_multicast_reports_its_distance_from_the_lower_bound(hub_grid):
+    plan = Planner(hub_grid).plan_multicast("local:s", ["local:d1", "local:d2"], throughput_goal_gbps=4)
+    assert plan.solver["lower_bound_usd_per_gb"] <= plan.cost_usd_per_gb
+    assert plan.solver["gap_pct"] <= 0.1  # the relaxation's loads peel into the hub tree
