@@ -6,23 +6,22 @@ every partition, i.e. all the data, and an edge shared by several destinations c
 partition once. An edge's load is the sum of the rates of the trees that use it; gateway limits
 (connections, NICs, VMs per region) are those of :mod:`.network`.
 
-Two solvers, same output:
+Solvers, all producing trees:
 
-* ``exact``: a MILP (cvxpy + HiGHS). Binary ``y[p, e]`` says partition ``p`` uses edge ``e``; a
-  unit flow per (partition, destination) that may only use edges with ``y = 1`` guarantees each
-  tree reaches each destination (the strong multi-commodity form, whose LP bound is tight). Each
-  tree's share of the goal is a variable; the tree count grows (1, 2, 3, 4) until the goal fits
-  the limits, then one more tree is tried in the time left: when VM limits bind, several thinner
-  trees share cheap links that one fat tree cannot use.
-* ``heuristic``: for many destinations. Trees are grown one destination at a time along the
-  cheapest path from the tree built so far (Takahashi-Matsuyama), where an edge's price is its
-  egress plus the VM time it adds and edges that would break a limit are skipped; packings of 1
-  to 6 equal-rate trees are grown and the cheapest kept.
+* ``relaxation`` + ``decompose``: every destination gets its own flow of the goal and an edge
+  carries the largest (a lower bound on any tree packing); its loads are peeled into trees. When
+  that succeeds the plan is within the solver gap of the bound, i.e. proven optimal.
+* ``exact_trees``: a MILP. Binary ``y[p, e]`` says tree ``p`` uses edge ``e``; a unit flow per
+  (tree, destination) that may only use edges with ``y = 1`` makes each tree reach each
+  destination (the strong multi-commodity form); each tree's share of the goal is a variable.
+  Used when the peeling fails, on the relaxation's support.
+* ``heuristic_trees``: for many destinations or ``method="heuristic"``. Trees grow one region
+  at a time along the cheapest path from the tree so far (Takahashi-Matsuyama), an edge priced
+  by its egress plus the VM time it adds, edges that would break a limit skipped; packings of 1
+  to 6 equal-rate trees, multi-started from every region as the first branch.
 
-``auto`` runs the heuristic (milliseconds, and an upper bound), then the exact model: on the full
-overlay for up to 8 destinations, else on a sparse one (the heuristic's trees plus the cheapest
-few edges into every region), and keeps the cheaper plan. Every returned plan is checked by
-:func:`check_delivery` before it is handed out.
+``auto`` runs what applies and keeps the cheapest plan, reporting the lower bound and the gap.
+Every candidate plan is checked by :func:`check_delivery` before it counts.
 """
 
 from __future__ import annotations
