@@ -141,6 +141,8 @@ def multicast_times(grid) -> list[dict]:
                 "heuristic_solve_s": round(fast_s, 4),
                 "heuristic_usd_per_gb": round(fast.cost_usd_per_gb, 6),
                 "partitions": plan.solver.get("partitions"),
+                "lower_bound_usd_per_gb": round(plan.solver.get("lower_bound_usd_per_gb", 0.0), 6),
+                "gap_pct": plan.solver.get("gap_pct"),
                 "relays": plan.relays,
                 "independent_copies_usd_per_gb": round(copies, 6),
             }
@@ -238,12 +240,12 @@ def print_table(cases: list[dict], summary: dict, multicast: list[dict]) -> None
         )
     print(json.dumps(summary, indent=1))
     print(f"{'multicast dests':>15} {'auto method':>12} {'auto s':>7} {'auto $/GB':>9} {'heur. s':>8} "
-          f"{'heur. $/GB':>10} {'N copies $/GB':>14}")  # fmt: skip
+          f"{'heur. $/GB':>10} {'N copies $/GB':>14} {'gap %':>6}")  # fmt: skip
     for m in multicast:
         print(
             f"{m['destinations']:>15} {m['method']:>12} {m['solve_s']:>7.3f} {m['cost_usd_per_gb']:>9.5f} "
             f"{m['heuristic_solve_s']:>8.3f} {m['heuristic_usd_per_gb']:>10.5f} "
-            f"{m['independent_copies_usd_per_gb']:>14.5f}"
+            f"{m['independent_copies_usd_per_gb']:>14.5f} {m['gap_pct'] if m['gap_pct'] is not None else '-':>6}"
         )
 
 

@@ -18,7 +18,7 @@ Solvers, all producing trees:
 * ``heuristic_trees``: for many destinations or ``method="heuristic"``. Trees grow one region
   at a time along the cheapest path from the tree so far (Takahashi-Matsuyama), an edge priced
   by its egress plus the VM time it adds, edges that would break a limit skipped; packings of 1
-  to 6 equal-rate trees, multi-started from every region as the first branch.
+  to 4 equal-rate trees, multi-started from every region as the first branch.
 
 ``auto`` runs what applies and keeps the cheapest plan, reporting the lower bound and the gap.
 Every candidate plan is checked by :func:`check_delivery` before it counts.
@@ -43,7 +43,7 @@ from airflow_provider_sky.planner.plan import PlanTree, TransferPlan
 from airflow_provider_sky.planner.regions import RegionRules
 from airflow_provider_sky.planner.unicast import Solution, to_plan
 
-MAX_PARTITIONS = 6
+MAX_PARTITIONS = 4
 EXACT_MAX_DESTINATIONS = 8  # auto mode: beyond this the heuristic answers alone
 EXACT_TIME_LIMIT_S = 10.0  # total for the exact models of one plan
 PER_MODEL_TIME_S = 4.0  # per tree-count model (its best incumbent is kept when time runs out)
@@ -209,8 +209,8 @@ def heuristic_trees(ov: Overlay, root: int, targets: list[int], goal: float) -> 
     Greedy growth is blind to hubs: a region that is dear to reach but cheap to forward from
     (another cloud's region that then fans out at intra-cloud prices) loses to cheaper leaves.
     And when VM limits bind, one fat tree is pushed off the cheap links that several thinner
-    trees can share. So every partition count is grown once plainly, and the two cheapest counts
-    are grown again once per "first region" (every destination and candidate relay is tried as
+    trees can share. So every partition count is grown once plainly, and the cheapest count
+    is grown again once per "first region" (every destination and candidate relay is tried as
     the first branch); the cheapest packing wins.
     """
     plain = {}
@@ -221,7 +221,7 @@ def heuristic_trees(ov: Overlay, root: int, targets: list[int], goal: float) -> 
     if not plain:
         return None
     options = list(plain.values())
-    for parts in sorted(plain, key=lambda p: plain[p][0])[:2]:
+    for parts in sorted(plain, key=lambda p: plain[p][0])[:1]:
         for first in (v for v in range(len(ov.nodes)) if v != root):
             found = _pack(ov, root, targets, goal, parts, first)
             if found is not None:
@@ -290,8 +290,8 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
     return [(r * scale, t) for r, t in trees], prob.status
 
 
-def relaxation(ov: Overlay, root: int, targets: list[int], goal: float,
-               time_limit: float) -> tuple[np.ndarray | None, float, str]:  # fmt: skip
+def relaxation(ov: Overlay, root: int, targets: list[int], goal: float, time_limit: float,
+               integer: bool = True) -> tuple[np.ndarray | None, float, str]:  # fmt: skip
     """Lower bound: each destination gets its own flow of ``goal``, an edge carries the largest.
 
     Any tree packing is feasible here (a tree edge carries the same bytes for every destination
@@ -301,7 +301,11 @@ def relaxation(ov: Overlay, root: int, targets: list[int], goal: float,
     """
     m, k = len(ov.edges), len(ov.nodes)
     load = cp.Variable(m, nonneg=True)
-    vms = ov.vm_variable()
+    if integer:
+        vms = ov.vm_variable()
+    else:  # LP: a weaker bound, but quick when the integer model is too big for the time limit
+        limit = ov.node_array(ov.grid.vm_limit).astype(float)
+        vms = cp.Variable(len(ov.nodes), bounds=[np.zeros(len(ov.nodes)), limit])
     per_dst = cp.Variable((m, len(targets)), nonneg=True)
     supply = np.zeros((k, len(targets)))
     supply[root, :] = goal
@@ -437,7 +441,11 @@ def plan_multicast(
     if method != "heuristic":
         # The per-destination relaxation is a lower bound; when its loads peel into trees, the
         # plan is optimal within the solver gap and nothing else needs to run.
-        loads, bound, status = relaxation(ov, root, targets, goal_gbps, time_limit_s)
+        loads, bound, status = None, 0.0, "skipped"
+        if len(dests) <= EXACT_MAX_DESTINATIONS:  # the integer relaxation grows fast with destinations
+            loads, bound, status = relaxation(ov, root, targets, goal_gbps, time_limit_s / 2)
+        if loads is None or bound == 0.0:
+            loads, bound, status = relaxation(ov, root, targets, goal_gbps, time_limit_s, integer=False)
         if loads is not None:
             consider(decompose(ov, root, targets, loads, goal_gbps), "flow-decomposition", status)
 
@@ -457,6 +465,8 @@ def plan_multicast(
     else:
         exact_on = ov.restrict(sparse_edges(ov, heuristic)) if heuristic else None
     if exact_on is not None:
+        if len(dests) > EXACT_MAX_DESTINATIONS:  # many destinations: a short polish, not a proof
+            deadline = min(deadline, time.perf_counter() + PER_MODEL_TIME_S)
         how = "exact" if exact_on is ov else "exact-sparse"
         for parts in range(1, 5):  # more trees with free rates: cheaper when limits bind, but slower
             left = deadline - time.perf_counter()
