@@ -89,6 +89,10 @@ def render_table(plan, volume_gb: float) -> str:
     ]
     for e in plan.edges:
         rows.append(f"{e.src:28} {e.dst:28} {e.gbps:>9.3f} {e.connections:>6} {e.egress_usd_per_gb:>7.4f}")
+    if len(plan.trees) > 1:  # a multicast split into several distribution trees
+        rows.append("")
+        for i, tree in enumerate(plan.trees, 1):
+            rows.append(f"tree {i}: {tree.gbps:.3f} {u} via " + ", ".join(f"{a}->{b}" for a, b in tree.edges))
     rows += ["", f"{'region':28} {'VMs':>4}"]
     rows += [f"{r:28} {n:>4}" for r, n in plan.vms.items()]
     rows += [

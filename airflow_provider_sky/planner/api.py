@@ -51,7 +51,8 @@ class Planner:
         if len(dests) > 1:
             if throughput_goal_gbps is None:
                 raise SkyUserError(
-                    "A multicast needs a throughput goal", "pass throughput_goal_gbps (budget is unicast-only)"
+                    "A multicast needs a throughput goal (a $/GB budget applies to one destination only)",
+                    "pass a goal: --gbps N on the command line, throughput_goal_gbps in Python",
                 )
             return self.plan_multicast(
                 source, dests, throughput_goal_gbps=throughput_goal_gbps,
