@@ -211,6 +211,11 @@ def plan_min_cost(
         raise SkyUserError(f"Throughput goal {goal_gbps} is not positive", "pass a goal above 0")
     model = prepare(grid, source, destination, rules, relay_limit)
     sol = model.min_cost(goal_gbps)
+    if sol.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and relay_limit is not None:
+        # Pruning keeps the relays that make paths cheap or fast, but near the pair's capacity
+        # every relay may count: retry with all of them before calling the goal unreachable.
+        model = prepare(grid, source, destination, rules, None)
+        sol = model.min_cost(goal_gbps)
     if sol.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         best = model.max_throughput().throughput
         raise SkyUserError(
