@@ -9,6 +9,7 @@ Secrets passed as flags are never echoed back.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -150,7 +151,26 @@ def credentials_from_args(args: argparse.Namespace) -> StoreCredentials:
     )
 
 
+def release_chunks_promptly() -> None:
+    """Make glibc hand each freed chunk buffer back to the kernel at once.
+
+    glibc raises its mmap threshold after the first large free, so later 16 MiB chunk buffers
+    come from per-thread heaps that keep freed memory resident: measured, one worker with 16 MiB
+    chunks peaked 14 MiB above one chunk, and 16 workers up to 15 MiB above concurrency x chunk.
+    A fixed 1 MiB threshold keeps every chunk in its own mapping, released when the chunk is
+    freed. Only the `airflow-sky` process does this; an Airflow worker's allocator is its own.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD; setting it also stops the dynamic adjustment
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
 def _run(args: argparse.Namespace) -> int:
+    release_chunks_promptly()
     request = CopyRequest.build(
         args.source,
         args.destinations,
