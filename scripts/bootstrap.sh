@@ -3,6 +3,9 @@
 # Idempotent: every step checks whether it is already done, so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Makefile puts .venv/bin first on PATH; installing tools needs the machine's own python3.
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$PWD/.venv/bin" | paste -sd: -)
+export PATH
 
 need_apt=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ def main() -> int:
     os.environ["SKY_DEMO_DIR"] = str(work / "data")
     os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the report below is the output
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # Airflow's own, not the user's business
     with running_emulators() as emulators:
         create_demo_buckets(emulators.credentials)
         os.environ.update(emulators.airflow_env())
