@@ -394,6 +394,24 @@ def _ratios(results: list[RunResult]) -> dict[str, dict[str, dict[str, float]]]:
     return ratios
 
 
+EMULATOR_BOUND_CORES = 0.9  # an emulator this busy (CPU s per wall s) is the ceiling: Azurite is one process
+
+
+def _bounds(results: list[RunResult]) -> dict[str, dict[str, str]]:
+    """Per route and workload, per tool: which emulator, if any, was the ceiling (from CPU per wall s)."""
+    out: dict[str, dict[str, str]] = {}
+    for r in results:
+        busiest = max(("fake-gcs-server", r.fake_gcs_cpu_s), ("Azurite", r.azurite_cpu_s), key=lambda kv: kv[1])
+        cores = busiest[1] / r.seconds
+        verdict = (
+            f"{busiest[0]}-bound ({cores:.2f} cores busy)"
+            if cores >= EMULATOR_BOUND_CORES
+            else f"not emulator-bound (busiest: {busiest[0]}, {cores:.2f} cores)"
+        )
+        out.setdefault(f"{r.route} / {r.workload}", {})[r.tool] = verdict
+    return out
+
+
 def _emulator_load(results: list[RunResult]) -> dict[str, dict[str, dict[str, float]]]:
     """Per run, each emulator's CPU per wall second (1.0 = one core busy): Azurite is one Node process."""
     load: dict[str, dict[str, dict[str, float]]] = {}
@@ -449,6 +467,7 @@ def main() -> int:
         "runs": [asdict(r) for r in results],
         "throughput_ratio_ours_over_rclone": ratios,
         "emulator_cores_busy": _emulator_load(results),
+        "emulator_bound": _bounds(results),
         "targets": {"large_vs_rclone": 1.2, "small_vs_rclone": 2.0},
         "memory": memory,
     }
