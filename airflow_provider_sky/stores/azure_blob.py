@@ -78,6 +78,13 @@ class AzureBlobStore(ObjectStore):
     # Block blobs: up to 50,000 blocks of up to 4000 MiB each, no minimum block size.
     part_limits = PartLimits(min_part_size=1, max_part_size=4000 * 1024**2, max_parts=50_000)
 
+    @staticmethod
+    def key_problem(key: str) -> str | None:
+        """Why `key` cannot be stored unchanged; the engine checks every key before copying."""
+        if _dot_segment(key):
+            return "a '.' or '..' path segment (HTTP clients collapse them, so the blob would be renamed)"
+        return None
+
     def __init__(
         self,
         account: str,
