@@ -11,6 +11,7 @@ so the runner can pin the host key instead of trusting the first key it sees.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,7 @@ QUOTA_CODES = frozenset({"VcpuLimitExceeded", "InstanceLimitExceeded", "MaxSpotI
 REGION_CODES = frozenset({"OptInRequired"})
 CLOUD_CODES = frozenset({"AuthFailure", "UnauthorizedOperation", "ExpiredToken", "InvalidClientTokenId"})
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+ZONE_ID = re.compile(r"[a-z]{2,5}[0-9](-[a-z]+[0-9]+)?-az[0-9]+")
 
 
 def _client(service: str, region: str, options: Mapping[str, Any]) -> Any:
@@ -72,6 +74,16 @@ def _error(exc: Exception, request: ProvisionRequest) -> Exception:
     return exc
 
 
+def placement(zone: str) -> dict[str, str]:
+    """EC2 placement for a zone name (`us-east-1a`) or a zone ID (`use1-az1`).
+
+    SkyPilot's AWS catalog lists zone IDs, which name the same physical zone in every account;
+    zone names are shuffled per account, so an ID must be passed as `AvailabilityZoneId`.
+    """
+    key = "AvailabilityZoneId" if ZONE_ID.fullmatch(zone) else "AvailabilityZone"
+    return {key: zone}
+
+
 def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instance]:
     from botocore.exceptions import ClientError
 
@@ -94,7 +106,7 @@ def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instan
         "InstanceInitiatedShutdownBehavior": "terminate",
     }
     if request.zone:
-        params["Placement"] = {"AvailabilityZone": request.zone}
+        params["Placement"] = placement(request.zone)
     if request.use_spot:
         params["InstanceMarketOptions"] = {
             "MarketType": "spot",
