@@ -11,14 +11,14 @@ demo: setup
 	$(PY) -m airflow_provider_sky.devtools.demo
 
 test: setup
-	$(PY) -m ruff check airflow_provider_sky tests bench example_dags
+	$(PY) -m ruff check airflow_provider_sky tests bench example_dags scripts
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench.run_all $(BENCH)
 
 lint: setup
-	$(PY) -m ruff check airflow_provider_sky tests bench example_dags
+	$(PY) -m ruff check airflow_provider_sky tests bench example_dags scripts
 
 clean:
 	rm -rf .venv .tools tools/node_modules .pytest_cache .ruff_cache
