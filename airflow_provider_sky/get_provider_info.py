@@ -50,9 +50,10 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "sky",
                 "conn-fields": {
                     "grid_path": {
-                        "label": "Throughput grid CSV or testbed profile (optional)",
+                        "label": "Grid: a packaged grid name or a sky-grid JSON file (optional)",
                         "schema": {"type": ["string", "null"]},
-                        "description": "Defaults to the packaged 2022 Skyplane measurements.",
+                        "description": "A measured grid or a testbed profile; defaults to the packaged 2022 "
+                        "Skyplane measurements (skyplane-2022-01).",
                     },
                     "deny_regions": {
                         "label": "Denied regions (comma-separated globs)",
@@ -67,10 +68,6 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Max gateway VMs per region",
                         "schema": {"type": ["integer", "null"], "default": 8},
                     },
-                    "catalog_dir": {
-                        "label": "SkyPilot v8 catalog directory (optional)",
-                        "schema": {"type": ["string", "null"]},
-                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["host", "schema", "login", "password", "port", "extra"],
@@ -79,5 +76,4 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "asset-uris": [],
     }
