@@ -288,6 +288,9 @@ def preempt(instance_id: str) -> None:
     meta = json.loads((vms_root() / instance_id / "meta.json").read_text())
     with contextlib.suppress(ProcessLookupError):
         os.killpg(int(meta["pid"]), signal.SIGKILL)
+    # SIGKILL is asynchronous: wait until sshd is really gone, so describe() never sees it alive.
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(int(meta["pid"])).wait(timeout=10)
     _kill_marked(instance_id)
 
 
