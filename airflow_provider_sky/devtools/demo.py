@@ -92,7 +92,9 @@ def main() -> int:
     os.environ["SKY_DEMO_DIR"] = str(work / "data")
     os.environ.setdefault("AIRFLOW_HOME", str(work / "airflow-home"))
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the report below is the output
-    warnings.filterwarnings("ignore", category=DeprecationWarning)  # Airflow's own, not the user's business
+    # Deprecation notices from Airflow's in-process API client (dag.test), not the user's business.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
     with running_emulators() as emulators:
         create_demo_buckets(emulators.credentials)
         os.environ.update(emulators.airflow_env())
