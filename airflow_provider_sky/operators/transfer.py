@@ -90,15 +90,11 @@ class SkyTransferOperator(BaseOperator):
         self.progress_interval_s = progress_interval_s
         self._cancel = threading.Event()
 
-    @property
-    def destinations(self) -> list[str]:
-        return [self.destination] if isinstance(self.destination, str) else list(self.destination)
-
     def build_request(self) -> CopyRequest:
         """Validate rendered arguments into the engine's request; raises SkyUserError on bad input."""
         return CopyRequest.build(
             self.source,
-            self.destinations,
+            self.destination,
             mode=self.mode,
             delete=bool(self.delete),
             chunk_size=int(self.chunk_size_mb) * MiB,
