@@ -433,7 +433,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sky-bench-") as tmp, running_emulators() as emulators:
         from airflow_provider_sky.devtools.demo import create_demo_buckets
 
-        create_demo_buckets(emulators.credentials, SOURCE_BUCKET)
+        create_demo_buckets(emulators, SOURCE_BUCKET)
         try:
             baseline = _baseline_rss(emulators, Path(tmp))
             for workload in WORKLOADS:

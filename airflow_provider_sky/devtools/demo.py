@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.devtools.emulators import Emulators, running_emulators
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,30 +24,10 @@ DAG_ID = "example_sky_transfer"
 BUCKET = "sky-demo"
 
 
-def create_demo_buckets(credentials: StoreCredentials, name: str = BUCKET) -> None:
+def create_demo_buckets(emulators: Emulators, name: str = BUCKET) -> None:
     """Make the bucket/container `name` on each emulator (the DAG expects them to exist)."""
-    import boto3
-    from azure.storage.blob import BlobServiceClient
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    aws = credentials.aws
-    boto3.client(
-        "s3", endpoint_url=aws.endpoint_url, region_name=aws.region_name or "us-east-1",
-        aws_access_key_id=aws.access_key_id, aws_secret_access_key=aws.secret_access_key,
-    ).create_bucket(Bucket=name)
-    gcp = credentials.gcp
-    storage.Client(
-        project=gcp.project_id, credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": gcp.endpoint_url},
-    ).create_bucket(name)
-    azure = credentials.azure
-    service = (
-        BlobServiceClient.from_connection_string(azure.connection_string)
-        if azure.connection_string
-        else BlobServiceClient(account_url=azure.account_url, credential=azure.account_key)
-    )
-    service.create_container(name)
+    for emulator in (emulators.s3, emulators.gcs, emulators.azure):
+        emulator.create_bucket(name)
 
 
 def _summaries(dag_run: Any) -> list[tuple[str, Any]]:
@@ -96,7 +75,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
     with running_emulators() as emulators:
-        create_demo_buckets(emulators.credentials)
+        create_demo_buckets(emulators)
         os.environ.update(emulators.airflow_env())
         from airflow_provider_sky.devtools.dag_runner import run_dag_file
 
