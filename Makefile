@@ -17,6 +17,11 @@ test: setup
 bench: setup
 	$(PY) -m bench.run_all $(BENCH)
 
+# Build the triangle testbed (network namespaces + tc htb; needs root), measure each link against its shaped rate.
+.PHONY: testbed
+testbed: setup
+	$(PY) -m airflow_provider_sky.testbed triangle
+
 lint: setup
 	$(PY) -m ruff check airflow_provider_sky tests bench example_dags scripts
 
