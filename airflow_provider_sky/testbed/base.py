@@ -27,6 +27,7 @@ class BaseTestbed:
     """A profile plus the processes started on it; a context manager that tears down on exit."""
 
     shaped: bool = False
+    __test__ = False  # the name starts with 'Test': keep pytest from collecting it where tests import it
 
     def __init__(self, profile: str | dict[str, Any]) -> None:
         self._doc = load_profile(profile)
