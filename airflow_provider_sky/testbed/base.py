@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.testbed.profiles import load_profile
@@ -115,7 +115,7 @@ class BaseTestbed:
         self._stop_processes()
         self._torn_down = True
 
-    def __enter__(self) -> BaseTestbed:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -68,9 +68,9 @@ class Testbed(BaseTestbed):
         Raises :class:`SkyUserError` without root or iproute2. If any step fails, whatever was
         made is removed before the error propagates.
         """
-        iproute.require_tools()
+        doc = load_profile(profile)  # a bad profile is reported the same on every machine
         prefix = naming.check_prefix(prefix or DEFAULT_PREFIX)
-        doc = load_profile(profile)
+        iproute.require_tools()
         with sweep.build_lock():
             taken = sweep.objects(prefix=prefix)
             testbed_id = naming.new_id()
