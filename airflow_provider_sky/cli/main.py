@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "airflow_provider_sky.cli.launch",
     "airflow_provider_sky.cli.catalog",
     "airflow_provider_sky.cli.janitor",
+    "airflow_provider_sky.gateway.serve",
 )
 # Which module defines each command: `airflow-sky cp` must not pay for importing the solver
 # (cvxpy) or the cloud compute SDKs, so only the invoked command's module is imported.
@@ -30,6 +31,7 @@ COMMAND_MODULE = {
     "launch": "airflow_provider_sky.cli.launch",
     "catalog": "airflow_provider_sky.cli.catalog",
     "janitor": "airflow_provider_sky.cli.janitor",
+    "gateway": "airflow_provider_sky.gateway.serve",
 }
 
 

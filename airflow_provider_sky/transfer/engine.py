@@ -76,7 +76,7 @@ def default_open_store(uri: ObjectURI, credentials: StoreCredentials) -> ObjectS
     return open_store(uri, credentials)
 
 
-class _Stores:
+class StoreSet:
     """One store per (scheme, account), shared by source and destinations, closed at the end."""
 
     def __init__(self, opener: StoreOpener, credentials: StoreCredentials) -> None:
@@ -118,10 +118,10 @@ def run_copy(
     cancel = cancel or threading.Event()
     src_uri = parse_uri(request.source)
     dst_uris = [parse_uri(d) for d in request.destinations]
-    stores = _Stores(open_store or default_open_store, credentials)
+    stores = StoreSet(open_store or default_open_store, credentials)
     started = time.monotonic()
     try:
-        source_store, selection, targets = _preflight(request, src_uri, dst_uris, stores)
+        source_store, selection, targets = preflight(request, src_uri, dst_uris, stores)
         summary = CopySummary(str(src_uri), request.mode, dry_run=request.dry_run)
         summary.destinations = _run_all(request, source_store, selection, targets, progress, cancel)
         summary.seconds = time.monotonic() - started
@@ -130,8 +130,8 @@ def run_copy(
         stores.close()
 
 
-def _preflight(
-    request: CopyRequest, src_uri: ObjectURI, dst_uris: list[ObjectURI], stores: _Stores
+def preflight(
+    request: CopyRequest, src_uri: ObjectURI, dst_uris: list[ObjectURI], stores: StoreSet
 ) -> tuple[ObjectStore, SourceSelection, list[Target]]:
     """Every check that can fail on user input, before a single byte is written."""
     source_store = stores.get(src_uri)
@@ -240,13 +240,13 @@ def _actions(
     )
 
 
-def _skips(dest: Dest, action: Action) -> bool:
+def skips(dest: Dest, action: Action) -> bool:
     source = action.source
     assert source is not None
     return action.kind == "skip" or (dest.target.uri.scheme == "file" and is_folder_marker(source.key, source.size))
 
 
-def _report(sink: ProgressSink | None, kind: str, source: str | None, dest: Dest, action: Action) -> None:
+def report_action(sink: ProgressSink | None, kind: str, source: str | None, dest: Dest, action: Action) -> None:
     if sink is None:
         return
     info = action.source if kind == "copy" else action.destination
@@ -263,8 +263,8 @@ def _plan_only(
     for action in _actions(request, source_store, selection, dest.target, delete=True):
         if action.kind == "delete":
             result.objects_deleted += 1
-            _report(sink, "delete", None, dest, action)
-        elif _skips(dest, action):
+            report_action(sink, "delete", None, dest, action)
+        elif skips(dest, action):
             assert action.source is not None
             result.objects_skipped += 1
             result.bytes_skipped += action.source.size
@@ -272,10 +272,10 @@ def _plan_only(
             assert action.source is not None
             result.objects_copied += 1
             result.bytes_copied += action.source.size
-            _report(sink, "copy", str(selection.uri.with_key(action.source.key)), dest, action)
+            report_action(sink, "copy", str(selection.uri.with_key(action.source.key)), dest, action)
 
 
-def _grouped_actions(
+def grouped_actions(
     request: CopyRequest, source_store: ObjectStore, selection: SourceSelection, dests: list[Dest]
 ) -> Iterator[list[tuple[Dest, Action]]]:
     """Each source object once, with every destination's decision about it.
@@ -328,7 +328,7 @@ def _copy_all(
     with ProgressReporter(trackers, sink):
         try:
             try:
-                for group in _grouped_actions(request, source_store, selection, dests):
+                for group in grouped_actions(request, source_store, selection, dests):
                     if pipeline.stopping:
                         break
                     _dispatch(group, request, selection, pipeline, limits, sink)
@@ -342,7 +342,7 @@ def _copy_all(
             raise
         if request.delete:
             for dest in dests:
-                _delete_extras(request, source_store, selection, dest, cancel, sink)
+                delete_extras(request, source_store, selection, dest, cancel, sink)
 
 
 def _dispatch(
@@ -358,13 +358,13 @@ def _dispatch(
     for dest, action in group:
         source = action.source
         assert source is not None
-        if _skips(dest, action):
+        if skips(dest, action):
             dest.result.objects_skipped += 1
             dest.result.bytes_skipped += source.size
             dest.tracker.skipped()
             continue
         dest.tracker.planned(source.size)
-        _report(sink, "copy", str(selection.uri.with_key(source.key)), dest, action)
+        report_action(sink, "copy", str(selection.uri.with_key(source.key)), dest, action)
         # Listings taken at different moments may see different versions: never mix them.
         fans.setdefault((source.etag, source.size), []).append((dest, action))
     for fan in fans.values():
@@ -385,7 +385,7 @@ def common_limits(limits: list[PartLimits]) -> PartLimits:
     )
 
 
-def _delete_extras(
+def delete_extras(
     request: CopyRequest,
     source_store: ObjectStore,
     selection: SourceSelection,
@@ -403,7 +403,7 @@ def _delete_extras(
                     continue
                 if deleter.stopping:
                     break
-                _report(sink, "delete", None, dest, action)
+                report_action(sink, "delete", None, dest, action)
                 batch.append(action.dst_key)
                 if len(batch) >= 64:
                     deleter.run_deletes(dest, batch)

@@ -1,0 +1,616 @@
+"""Turn a TransferPlan into running gateways that move the bytes, watch them, and tear them down.
+
+The steps are separate because the operator runs them in different places: ``start`` in the
+worker (list, diff, compile, start gateways, load programs, hand out the objects),
+``watch`` in the triggerer (poll asynchronously, relay acknowledgements from destinations to
+sources, log progress, end on one outcome), ``finish`` and ``teardown`` in the worker again.
+``run_overlay`` chains them in one process for the CLI and ``deferrable=False``.
+
+What it reuses from the direct path, unchanged: request validation, every pre-write check,
+the streamed listing and sync diff, chunking rules and the ``sky-*`` stamps, so a rerun skips
+what an earlier run (direct or overlay) verified, and ``sync --delete`` deletes only after
+every copy succeeded.
+
+Nothing is left behind: a failure in any step stops every gateway (each aborts its open
+uploads), kills the processes, aborts stale uploads under the destination prefixes, and
+removes the job directory with its keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_sky.credentials import StoreCredentials
+from airflow_provider_sky.errors import SkyError, SkyUserError
+from airflow_provider_sky.gateway.program import GatewayProgram, compile_programs, partitions
+from airflow_provider_sky.gateway.storeconf import store_config
+from airflow_provider_sky.gateway.tls import JobAuthority, write_token
+from airflow_provider_sky.overlay.client import ControlClient, GatewayUnreachable
+from airflow_provider_sky.overlay.fleet import (
+    GatewayProcess,
+    Placement,
+    gateway_alive,
+    kill_gateway,
+    start_gateway,
+)
+from airflow_provider_sky.planner.plan import TransferPlan
+from airflow_provider_sky.transfer.engine import (
+    StoreSet,
+    common_limits,
+    default_open_store,
+    delete_extras,
+    grouped_actions,
+    preflight,
+    skips,
+)
+from airflow_provider_sky.transfer.jobs import part_size_of
+from airflow_provider_sky.transfer.pipeline import Dest
+from airflow_provider_sky.transfer.progress import ProgressTracker
+from airflow_provider_sky.transfer.request import CopyRequest
+from airflow_provider_sky.transfer.stages import Writer
+from airflow_provider_sky.transfer.summary import CopySummary, DestinationSummary
+from airflow_provider_sky.uri import parse_uri
+
+log = logging.getLogger(__name__)
+SUBMIT_BATCH = 500
+POLL_INTERVAL_S = 0.5
+GATEWAY_LOST_AFTER_S = 6.0  # a gateway that misses polls this long is dead
+
+
+class OverlayFailed(SkyError):
+    """The overlay could not finish; every gateway was stopped and nothing partial is left."""
+
+
+@dataclass
+class OverlayOptions:
+    compression: str = "off"  # "zstd" or "off" (``auto`` is decided before, from a sample)
+    memory_mb: int = 256  # chunk bytes in flight per gateway
+    workers: int = 8  # read / write threads per gateway
+    idle_timeout_s: float = 900.0
+    poll_interval_s: float = POLL_INTERVAL_S
+    log_interval_s: float = 10.0
+
+
+@dataclass
+class OverlayHandle:
+    """Everything needed to watch, finish or tear down a running overlay job: plain data.
+
+    No secret: the token and keys live in ``job_dir`` (mode 0700), which teardown removes.
+    """
+
+    job_id: str
+    job_dir: str
+    request: dict[str, Any]
+    plan: dict[str, Any]
+    gateways: list[dict[str, Any]]
+    destinations: dict[str, str]  # destination URI -> region
+    expected: dict[str, dict[str, int]]  # region -> {"objects": n, "bytes": b}
+    skipped: dict[str, dict[str, int]]  # destination URI -> {"objects": n, "bytes": b}
+    started_at: float
+    placement: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> OverlayHandle:
+        return cls(**{k: doc[k] for k in cls.__dataclass_fields__ if k in doc})
+
+    def processes(self) -> list[GatewayProcess]:
+        return [GatewayProcess(**g) for g in self.gateways]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.job_dir)
+
+
+@dataclass
+class OverlayOutcome:
+    """What the watch ended with: ``status`` is "success" or "failed"."""
+
+    status: str
+    message: str = ""
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> written objects
+    edges: dict[str, dict[str, Any]] = field(default_factory=dict)  # "a->b" -> bytes, seconds
+    gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> rss, cpu, budget
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> OverlayOutcome:
+        return cls(**doc)
+
+
+def jobs_root() -> Path:
+    from airflow_provider_sky.launch.state import state_root
+
+    root = state_root() / "overlay-jobs"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+# -- start ------------------------------------------------------------------------------------
+def start(
+    request: CopyRequest,
+    plan: TransferPlan,
+    destination_regions: dict[str, str],
+    placement: Placement,
+    credentials: StoreCredentials | None = None,
+    options: OverlayOptions | None = None,
+) -> OverlayHandle:
+    """Check, list and diff; start gateways; load programs; hand the objects to the sources.
+
+    ``destination_regions`` maps each destination URI to its region in the plan. On any
+    failure every gateway started so far is torn down before the error propagates.
+    """
+    request.validate()
+    options = options or OverlayOptions()
+    credentials = credentials or StoreCredentials()
+    job_id = uuid.uuid4().hex[:12]
+    programs = compile_programs(plan, job_id)
+    stores = StoreSet(default_open_store, credentials)
+    job_dir = jobs_root() / job_id
+    handle: OverlayHandle | None = None
+    try:
+        src_uri = parse_uri(request.source)
+        dst_uris = [parse_uri(d) for d in request.destinations]
+        source_store, selection, targets = preflight(request, src_uri, dst_uris, stores)
+        dests = [
+            Dest(t, Writer(t.store, t.uri.bucket), ProgressTracker(str(t.uri)), DestinationSummary(str(t.uri)))
+            for t in targets
+        ]
+        for dest in dests:
+            dest.result.stale_uploads_aborted = dest.target.store.abort_stale_uploads(
+                dest.target.uri.bucket, dest.target.mapping.dst_prefix
+            )
+        region_of = {str(d.target.uri): destination_regions[d.name] for d in dests}
+        limits = common_limits([type(d.target.store).part_limits for d in dests])
+        manifests, expected, skipped = _manifests(request, source_store, selection, dests, region_of, limits)
+        _write_job_dir(job_dir, job_id, programs)
+        handle = OverlayHandle(
+            job_id=job_id, job_dir=str(job_dir), request=request.to_dict(), plan=plan.to_dict(), gateways=[],
+            destinations=region_of, expected=expected, skipped=skipped, started_at=time.time(),
+            placement=placement.name, options=asdict(options),
+        )  # fmt: skip
+        _save_expected(job_dir, manifests)
+        _start_all(handle, programs, placement, options)
+        loaded = _programs_for(programs, handle, placement, request, credentials, region_of, options)
+        asyncio.run(_load_and_submit(handle, loaded, manifests))
+        log.info("Overlay job %s: %d gateways running", job_id, len(handle.gateways))
+        return handle
+    except BaseException:
+        if handle is not None:
+            teardown(handle)
+        else:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    finally:
+        stores.close()
+
+
+def _start_all(
+    handle: OverlayHandle, programs: dict[str, GatewayProgram], placement: Placement, options: OverlayOptions
+) -> None:
+    """Start every gateway at once (each takes a second or two to import and bind)."""
+
+    def one(gateway_id: str) -> GatewayProcess:
+        return start_gateway(
+            placement, gateway_id, programs[gateway_id].region, handle.path / "gateways" / gateway_id,
+            memory_mb=options.memory_mb, idle_timeout_s=options.idle_timeout_s,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max(1, len(programs))) as pool:
+        futures = [pool.submit(one, g) for g in programs]
+    errors = []
+    for future in futures:
+        try:
+            handle.gateways.append(future.result().to_dict())
+        except SkyError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise OverlayFailed("; ".join(errors))
+
+
+def _write_job_dir(job_dir: Path, job_id: str, programs: dict[str, GatewayProgram]) -> None:
+    """The job's CA signs one identity per gateway and one for the runner; the CA key is not kept."""
+    job_dir.mkdir(parents=True, mode=0o700)
+    authority = JobAuthority(job_id)
+    token = secrets.token_urlsafe(32)
+    write_token(job_dir, token)
+    authority.issue("runner").write(job_dir / "runner")
+    for gateway_id in programs:
+        directory = authority.issue(gateway_id).write(job_dir / "gateways" / gateway_id)
+        write_token(directory, token)
+
+
+def _manifests(
+    request: CopyRequest,
+    source_store: Any,
+    selection: Any,
+    dests: list[Dest],
+    region_of: dict[str, str],
+    limits: Any,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """One manifest per source object that some destination needs, with each one's key there."""
+    manifests: list[dict[str, Any]] = []
+    expected = {region: {"objects": 0, "bytes": 0} for region in region_of.values()}
+    skipped = {d.name: {"objects": 0, "bytes": 0} for d in dests}
+    for group in grouped_actions(request, source_store, selection, dests):
+        dst_keys: dict[str, str] = {}
+        source = group[0][1].source
+        assert source is not None
+        for dest, action in group:
+            if skips(dest, action):
+                skipped[dest.name]["objects"] += 1
+                skipped[dest.name]["bytes"] += source.size
+                continue
+            region = region_of[dest.name]
+            dst_keys[region] = action.dst_key
+            expected[region]["objects"] += 1
+            expected[region]["bytes"] += source.size
+        if not dst_keys:
+            continue
+        part_size = part_size_of(
+            source.size, chunk_size=request.chunk_size, threshold=request.multipart_threshold, limits=limits
+        )
+        manifests.append({
+            "object_id": len(manifests), "key": source.key, "size": source.size, "etag": source.etag,
+            "checksums": dict(source.checksums), "metadata": dict(source.metadata), "part_size": part_size,
+            "dst_keys": dst_keys,
+        })  # fmt: skip
+    return manifests, expected, skipped
+
+
+def _save_expected(job_dir: Path, manifests: list[dict[str, Any]]) -> None:
+    """What each destination must hold at the end, for the final check (kept out of XCom)."""
+    with open(job_dir / "expected.jsonl", "w") as fh:
+        for m in manifests:
+            fh.write(json.dumps({"size": m["size"], "dst_keys": m["dst_keys"]}) + "\n")
+
+
+def _iter_expected(job_dir: Path) -> Iterator[dict[str, Any]]:
+    with open(job_dir / "expected.jsonl") as fh:
+        for line in fh:
+            yield json.loads(line)
+
+
+def _programs_for(
+    programs: dict[str, GatewayProgram],
+    handle: OverlayHandle,
+    placement: Placement,
+    request: CopyRequest,
+    credentials: StoreCredentials,
+    region_of: dict[str, str],
+    options: OverlayOptions,
+) -> dict[str, dict[str, Any]]:
+    """Each program with its peers' addresses (as seen from its region) and its store."""
+    by_region: dict[str, list[GatewayProcess]] = {}
+    for process in handle.processes():
+        by_region.setdefault(process.region, []).append(process)
+    uri_of_region = {region: uri for uri, region in region_of.items()}
+    out = {}
+    for gateway_id, program in programs.items():
+        program.peers = {
+            n: [f"{placement.data_host(program.region, n)}:{p.data_port}" for p in by_region[n]]
+            for n in program.connections
+        }
+        uri = request.source if program.reads else uri_of_region.get(program.region)
+        if uri is not None:
+            scheme = parse_uri(uri).scheme
+            program.store = store_config(uri, credentials, placement.store_endpoint(program.region, scheme))
+        doc = program.to_dict()
+        doc["compression"] = options.compression
+        doc["workers"] = options.workers
+        out[gateway_id] = doc
+    return out
+
+
+async def _load_and_submit(
+    handle: OverlayHandle, programs: dict[str, dict[str, Any]], manifests: list[dict[str, Any]]
+) -> None:
+    """Load receivers before senders, then hand the objects out to the source gateways."""
+    urls = {p.gateway_id: p.control_url for p in handle.processes()}
+    async with ControlClient(handle.path) as client:
+        order = sorted(programs, key=lambda g: programs[g]["reads"])  # sources last
+        for gateway_id in order:
+            await client.load(urls[gateway_id], programs[gateway_id])
+        sources = [g for g in order if programs[g]["reads"]]
+        for start_at in range(0, len(manifests), SUBMIT_BATCH):
+            batch = manifests[start_at : start_at + SUBMIT_BATCH]
+            target = sources[(start_at // SUBMIT_BATCH) % len(sources)]
+            await client.submit(urls[target], batch)
+
+
+# -- watch ------------------------------------------------------------------------------------
+@dataclass
+class _WatchState:
+    acks_from: dict[str, int] = field(default_factory=dict)
+    results_from: dict[str, int] = field(default_factory=dict)
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    last_seen: dict[str, float] = field(default_factory=dict)
+    last_log: float = 0.0
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+async def watch(
+    handle: OverlayHandle,
+    *,
+    log_line: Callable[[str], Any] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    timeout_s: float | None = None,
+) -> OverlayOutcome:
+    """Poll every gateway until each destination wrote what it expects, or something failed.
+
+    Relays acknowledgements from destinations to the source gateway that sent each chunk.
+    Safe to call again after an interruption (a triggerer restart): cursors start over and
+    re-sent acknowledgements are idempotent.
+    """
+    options = OverlayOptions(**handle.options)
+    processes = handle.processes()
+    urls = {p.gateway_id: p.control_url for p in processes}
+    region_of = {p.gateway_id: p.region for p in processes}
+    state = _WatchState()
+    started = time.monotonic()
+    say = log_line or log.info
+    async with ControlClient(handle.path, timeout=10.0) as client:
+        while True:
+            if cancel is not None and cancel():
+                return _outcome(handle, state, "failed", "the transfer was cancelled")
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                return _outcome(handle, state, "failed", f"the transfer did not finish within {timeout_s:.0f} s")
+            failure = await _poll_once(client, urls, region_of, state)
+            if failure:
+                return _outcome(handle, state, "failed", failure)
+            done = all(
+                len(state.results.get(region, [])) >= want["objects"] for region, want in handle.expected.items()
+            )
+            if done:
+                return _outcome(handle, state, "success")
+            if time.monotonic() - state.last_log >= options.log_interval_s:
+                state.last_log = time.monotonic()
+                say(progress_line(handle, state))
+            await asyncio.sleep(options.poll_interval_s)
+
+
+async def _poll_once(
+    client: ControlClient, urls: dict[str, str], region_of: dict[str, str], state: _WatchState
+) -> str | None:
+    """One round of progress calls; returns a failure message or None."""
+    now = time.monotonic()
+
+    async def one(gateway_id: str) -> tuple[str, dict[str, Any] | None]:
+        try:
+            doc = await client.progress(
+                urls[gateway_id], state.acks_from.get(gateway_id, 0), state.results_from.get(gateway_id, 0)
+            )
+            return gateway_id, doc
+        except GatewayUnreachable:
+            return gateway_id, None
+
+    answers = await asyncio.gather(*(one(g) for g in urls))
+    acks_by_origin: dict[str, list[list[Any]]] = {}
+    for gateway_id, doc in answers:
+        if doc is None:
+            first = state.last_seen.setdefault(gateway_id, now)
+            if now - first > GATEWAY_LOST_AFTER_S:
+                return f"gateway {gateway_id} in {region_of[gateway_id]} stopped answering (killed, or its VM is gone)"
+            continue
+        state.last_seen[gateway_id] = now
+        state.reports[gateway_id] = doc
+        if doc["state"] == "failed":
+            return f"gateway {gateway_id} in {region_of[gateway_id]} failed: {'; '.join(doc['errors'])}"
+        state.acks_from[gateway_id] = doc["acks_next"]
+        state.results_from[gateway_id] = doc["results_next"]
+        state.results.setdefault(region_of[gateway_id], []).extend(doc["results"])
+        for chunk_id, region, origin in doc["acks"]:
+            acks_by_origin.setdefault(origin, []).append([chunk_id, region])
+    for origin, acks in acks_by_origin.items():
+        if origin in urls:
+            with contextlib.suppress(GatewayUnreachable):
+                await client.ack(urls[origin], acks)
+    return None
+
+
+def progress_line(handle: OverlayHandle, state: _WatchState) -> str:
+    want = sum(e["bytes"] for e in handle.expected.values())
+    have = sum(r["size"] for results in state.results.values() for r in results)
+    elapsed = max(1e-6, time.time() - handle.started_at)
+    rate = have / elapsed
+    eta = (want - have) / rate if rate > 0 else float("inf")
+    edges = []
+    for report in state.reports.values():
+        for region, edge in report["edges"].items():
+            edges.append(f"{report['region']}->{region} {edge['rate_bps'] / 1e6:.0f} Mbit/s")
+    eta_text = f"{eta:.0f} s" if eta != float("inf") else "?"
+    return (
+        f"Overlay {handle.job_id}: {have / 1e6:.1f} of {want / 1e6:.1f} MB written, {8 * rate / 1e6:.0f} Mbit/s, "
+        f"ETA {eta_text}; edges: {', '.join(edges) or 'none yet'}"
+    )
+
+
+def _outcome(handle: OverlayHandle, state: _WatchState, status: str, message: str = "") -> OverlayOutcome:
+    edges: dict[str, dict[str, Any]] = {}
+    gateways: dict[str, dict[str, Any]] = {}
+    for gateway_id, report in state.reports.items():
+        for region, edge in report["edges"].items():
+            entry = edges.setdefault(f"{report['region']}->{region}", {"bytes": 0, "connections": 0})
+            entry["bytes"] += edge["bytes"]
+            entry["connections"] += edge["connections"]
+        gateways[gateway_id] = {
+            "region": report["region"], "rss_bytes": report["rss_bytes"], "cpu_seconds": report["cpu_seconds"],
+            "budget_peak": report["budget"]["peak"], "budget_limit": report["budget"]["limit"],
+            "uptime_s": report["uptime_s"], "refused_peers": report["refused_peers"],
+        }  # fmt: skip
+    seconds = time.time() - handle.started_at
+    for entry in edges.values():
+        entry["mbit_per_s"] = 8 * entry["bytes"] / seconds / 1e6 if seconds > 0 else 0.0
+    return OverlayOutcome(status, message, state.results, edges, gateways, seconds)
+
+
+# -- finish and teardown ------------------------------------------------------------------------
+def finish(
+    handle: OverlayHandle,
+    outcome: OverlayOutcome,
+    credentials: StoreCredentials | None = None,
+    cancel: threading.Event | None = None,
+) -> CopySummary:
+    """Check every destination holds what it should, delete extras if asked, tear down, summarise.
+
+    Raises OverlayFailed (after teardown) when the outcome failed or a check does not hold.
+    """
+    try:
+        if outcome.status != "success":
+            raise OverlayFailed(
+                f"Overlay transfer {handle.job_id} failed: {outcome.message}. Every gateway was stopped and no "
+                "partial object was kept; objects already verified stay and a retry skips them"
+            )
+        request = CopyRequest.from_dict(handle.request)
+        summary = _verify_and_summarise(handle, outcome, request, credentials or StoreCredentials(), cancel)
+        return summary
+    finally:
+        teardown(handle, aborted=outcome.status != "success", credentials=credentials)
+
+
+def _verify_and_summarise(
+    handle: OverlayHandle,
+    outcome: OverlayOutcome,
+    request: CopyRequest,
+    credentials: StoreCredentials,
+    cancel: threading.Event | None,
+) -> CopySummary:
+    stores = StoreSet(default_open_store, credentials)
+    try:
+        summary = CopySummary(request.source, request.mode)
+        src_uri = parse_uri(request.source)
+        for uri_text, region in handle.destinations.items():
+            uri = parse_uri(uri_text)
+            store = stores.get(uri)
+            results = outcome.results.get(region, [])
+            written = {r["dst_key"]: r for r in results}
+            for expected in _iter_expected(handle.path):
+                key = expected["dst_keys"].get(region)
+                if key is None:
+                    continue
+                info = store.stat(uri.bucket, key)
+                if key not in written or info is None or info.size != expected["size"]:
+                    raise OverlayFailed(
+                        f"Overlay transfer {handle.job_id}: {uri.with_key(key)} is missing or has the wrong size "
+                        "after the gateways reported it written; rerun the task (verified objects are skipped)"
+                    )
+            dest = DestinationSummary(uri_text)
+            dest.objects_copied = len(results)
+            dest.bytes_copied = sum(r["size"] for r in results)
+            dest.checksums_verified = len(results)
+            dest.whole_object_verified = sum(1 for r in results if r["whole_object_verified"])
+            dest.multipart_objects = sum(1 for r in results if r["multipart"])
+            dest.objects_skipped = handle.skipped[uri_text]["objects"]
+            dest.bytes_skipped = handle.skipped[uri_text]["bytes"]
+            dest.seconds = outcome.seconds
+            summary.destinations.append(dest)
+        if request.delete:
+            source_store, selection, targets = preflight(request, src_uri, [parse_uri(d) for d in handle.destinations],
+                                                         stores)  # fmt: skip
+            for target, dest in zip(targets, summary.destinations, strict=True):
+                live = Dest(target, Writer(target.store, target.uri.bucket), ProgressTracker(dest.destination), dest)
+                delete_extras(request, source_store, selection, live, cancel or threading.Event(), None)
+        summary.seconds = outcome.seconds
+        return summary
+    finally:
+        stores.close()
+
+
+def teardown(handle: OverlayHandle, *, aborted: bool = True, credentials: StoreCredentials | None = None) -> None:
+    """Stop every gateway (each aborts its open uploads), kill what is left, remove the job dir.
+
+    Idempotent and safe to call from anywhere (worker, trigger, on_kill, CLI).
+    """
+    processes = handle.processes()
+    if handle.path.exists() and processes:
+        with contextlib.suppress(Exception):
+            asyncio.run(_stop_all(handle, processes))
+    for process in processes:
+        if gateway_alive(process.pid, process.gateway_id):
+            kill_gateway(process.pid, process.gateway_id)
+    if aborted:
+        _abort_destination_uploads(handle, credentials)
+    shutil.rmtree(handle.path, ignore_errors=True)
+
+
+async def _stop_all(handle: OverlayHandle, processes: list[GatewayProcess]) -> None:
+    async with ControlClient(handle.path, timeout=5.0) as client:
+
+        async def stop(process: GatewayProcess) -> None:
+            with contextlib.suppress(SkyError):
+                await client.stop(process.control_url)
+
+        await asyncio.gather(*(stop(p) for p in processes))
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(gateway_alive(p.pid, p.gateway_id) for p in processes):
+        await asyncio.sleep(0.05)
+
+
+def _abort_destination_uploads(handle: OverlayHandle, credentials: StoreCredentials | None) -> None:
+    """A gateway killed before it could abort leaves unfinished uploads: clear ours under each prefix."""
+    stores = StoreSet(default_open_store, credentials or StoreCredentials())
+    try:
+        request = CopyRequest.from_dict(handle.request)
+        src_uri = parse_uri(request.source)
+        with contextlib.suppress(SkyError, OSError):
+            _, _, targets = preflight(request, src_uri, [parse_uri(d) for d in handle.destinations], stores)
+            for target in targets:
+                target.store.abort_stale_uploads(target.uri.bucket, target.mapping.dst_prefix)
+    finally:
+        stores.close()
+
+
+# -- one call ---------------------------------------------------------------------------------
+def run_overlay(
+    request: CopyRequest,
+    plan: TransferPlan,
+    destination_regions: dict[str, str],
+    placement: Placement,
+    credentials: StoreCredentials | None = None,
+    options: OverlayOptions | None = None,
+    *,
+    log_line: Callable[[str], Any] | None = None,
+    cancel: threading.Event | None = None,
+    timeout_s: float | None = None,
+) -> tuple[CopySummary, OverlayHandle, OverlayOutcome]:
+    """Start, watch, finish and tear down in this process."""
+    handle = start(request, plan, destination_regions, placement, credentials, options)
+    try:
+        outcome = asyncio.run(
+            watch(handle, log_line=log_line, cancel=cancel.is_set if cancel else None, timeout_s=timeout_s)
+        )
+    except BaseException:
+        teardown(handle, credentials=credentials)
+        raise
+    return finish(handle, outcome, credentials, cancel), handle, outcome
+
+
+def check_plan_regions(plan: TransferPlan, destination_regions: dict[str, str]) -> None:
+    """The plan must start where the source is and end where each destination is."""
+    wanted = set(destination_regions.values())
+    if wanted != set(plan.destinations):
+        raise SkyUserError(
+            f"The plan goes to {', '.join(plan.destinations)} but the destinations are in {', '.join(sorted(wanted))}",
+            "plan from the source's region to each destination's region",
+        )
+    if not partitions(plan):
+        raise SkyUserError("The plan carries no flow", "plan again with a reachable throughput goal")
