@@ -8,6 +8,7 @@ the planner assumed. Plain Python: no Airflow, no solver. See docs/testbed.md.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
@@ -22,7 +23,7 @@ from airflow_provider_sky.testbed.sweep import sweep_stale
 log = logging.getLogger(__name__)
 
 
-def build_testbed(profile: str | dict[str, Any], *, allow_loopback: bool) -> BaseTestbed:
+def build_testbed(profile: str | Path | dict[str, Any], *, allow_loopback: bool) -> BaseTestbed:
     """The shaped testbed where this machine can build one; otherwise, if ``allow_loopback``, the
     unshaped loopback stand-in (logged as a warning, since its rates mean nothing)."""
     try:

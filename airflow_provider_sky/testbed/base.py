@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Self
 
 from airflow_provider_sky.errors import SkyUserError
@@ -29,7 +30,7 @@ class BaseTestbed:
     shaped: bool = False
     __test__ = False  # the name starts with 'Test': keep pytest from collecting it where tests import it
 
-    def __init__(self, profile: str | dict[str, Any]) -> None:
+    def __init__(self, profile: str | Path | dict[str, Any]) -> None:
         self._doc = load_profile(profile)
         self.regions: tuple[str, ...] = tuple(self._doc["regions"])
         self._processes: list[subprocess.Popen] = []
@@ -83,6 +84,7 @@ class BaseTestbed:
             raise SkyUserError(f"Testbed '{self.name}' is torn down", "build a new testbed")
         popen_kwargs.setdefault("start_new_session", True)
         proc = subprocess.Popen(self._command(region, argv), **popen_kwargs)
+        self._processes = [p for p in self._processes if p.returncode is None]  # forget reaped ones
         self._processes.append(proc)
         return proc
 

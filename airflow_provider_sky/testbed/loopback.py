@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
@@ -23,7 +24,7 @@ class LoopbackTestbed(BaseTestbed):
 
     shaped = False
 
-    def __init__(self, profile: str | dict[str, Any]) -> None:
+    def __init__(self, profile: str | Path | dict[str, Any]) -> None:
         super().__init__(profile)
         self.namespaces: dict[str, str] = {}  # no namespaces: processes run in the caller's
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import atexit
 import logging
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
@@ -30,7 +30,7 @@ from airflow_provider_sky.testbed.profiles import load_profile
 # this share of the other direction so it cannot become an unplanned fast path.
 REVERSE_SHARE = 0.1
 log = logging.getLogger(__name__)
-_LIVE: weakref.WeakSet[Testbed] = weakref.WeakSet()
+_LIVE: set[Testbed] = set()  # strong references: a dropped testbed is still torn down at exit
 _BUILT: set[str] = set()  # ids built by this process, for leak checks
 
 
@@ -51,7 +51,7 @@ class Testbed(BaseTestbed):
 
     shaped = True
 
-    def __init__(self, profile: str | dict[str, Any], names: Names) -> None:
+    def __init__(self, profile: str | Path | dict[str, Any], names: Names) -> None:
         super().__init__(profile)
         self._names = names
         self.id = names.id
@@ -62,7 +62,7 @@ class Testbed(BaseTestbed):
         self._made_links: list[str] = []
 
     @classmethod
-    def build(cls, profile: str | dict[str, Any], *, prefix: str | None = None) -> Testbed:
+    def build(cls, profile: str | Path | dict[str, Any], *, prefix: str | None = None) -> Testbed:
         """Create the namespaces, links and shaping for ``profile`` (a packaged name, path or document).
 
         Raises :class:`SkyUserError` without root or iproute2. If any step fails, whatever was
