@@ -82,6 +82,7 @@ class Testbed(BaseTestbed):
                 _BUILT.add(testbed.id)
                 _LIVE.add(testbed)
                 testbed._create()
+                sweep.write_layout(testbed.id, testbed.layout())
             except BaseException:
                 testbed.teardown()
                 raise
@@ -146,6 +147,23 @@ class Testbed(BaseTestbed):
     def host_ip(self, region: str) -> str:
         """The root namespace's address as seen from ``region`` (to reach services running outside)."""
         return self._mgmt[self.index(region)][0]
+
+    def layout(self) -> dict[str, Any]:
+        """Where everything is, as plain data: lets another process (an Airflow worker) place
+        gateways in this testbed while its builder lives (see testbed/placement.py)."""
+        links = {}
+        for a in self.regions:
+            for b in self.regions:
+                if a != b and self._has_link(self.index(a), self.index(b)) and self.rate(a, b) > 0:
+                    links[f"{a}|{b}"] = self.link_ip(a, b)
+        return {
+            "id": self.id,
+            "name": self.name,
+            "namespaces": dict(self.namespaces),
+            "mgmt": {r: self.mgmt_ip(r) for r in self.regions},
+            "host": {r: self.host_ip(r) for r in self.regions},
+            "links": links,
+        }
 
     # -- shaping -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_sky.testbed import iproute
 from airflow_provider_sky.testbed.naming import DEFAULT_PREFIX, namespace_pattern, veth_pattern
@@ -42,6 +43,23 @@ def write_owner(testbed_id: str) -> None:
 
 def remove_owner(testbed_id: str) -> None:
     (OWNER_DIR / f"{testbed_id}.json").unlink(missing_ok=True)
+    (OWNER_DIR / f"{testbed_id}.layout.json").unlink(missing_ok=True)
+
+
+def write_layout(testbed_id: str, layout: dict[str, Any]) -> None:
+    """Beside the owner record: namespaces and addresses, for processes that place gateways in it."""
+    (OWNER_DIR / f"{testbed_id}.layout.json").write_text(json.dumps(layout))
+
+
+def live_layouts() -> list[dict[str, Any]]:
+    """Layouts of every testbed whose builder still runs."""
+    out = []
+    for path in sorted(OWNER_DIR.glob("*.layout.json")) if OWNER_DIR.exists() else []:
+        testbed_id = path.name.removesuffix(".layout.json")
+        if owner_alive(testbed_id):
+            with contextlib.suppress(OSError, ValueError):
+                out.append(json.loads(path.read_text()))
+    return out
 
 
 def owner_alive(testbed_id: str) -> bool:

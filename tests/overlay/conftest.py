@@ -1,0 +1,72 @@
+"""Fixtures for overlay tests: a private state directory, source trees, and a leak check.
+
+Every test ends with no gateway process and no job directory left, whatever happened in it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
+
+
+def gateway_processes() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if "airflow_provider_sky.gateway.serve" in cmd:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """SKY_STATE_DIR for the test (gateways inherit it); afterwards nothing of the job may remain."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("SKY_STATE_DIR", str(state))
+    yield state
+    leftovers = [p for p in gateway_processes() if str(state) in " ".join(p.cmdline())]
+    for proc in leftovers:
+        proc.kill()
+    assert not leftovers, f"gateway processes survived the test: {[p.pid for p in leftovers]}"
+    jobs = state / "overlay-jobs"
+    assert not jobs.exists() or not os.listdir(jobs), f"job directories survived: {os.listdir(jobs)}"
+
+
+def write_tree(root: Path, sizes: dict[str, int], seed: int = 1) -> dict[str, bytes]:
+    """Files of pseudo-random bytes (incompressible), returned by relative name."""
+    import random
+
+    rng = random.Random(seed)
+    out = {}
+    for name, size in sizes.items():
+        data = rng.randbytes(size)
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        out[name] = data
+    return out
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def triangle_plan(direct_gbps: float = 0.02, relay_gbps: float = 0.2, source: str = "local:tb-src",
+                  relay: str = "local:tb-relay", dest: str = "local:tb-dst") -> TransferPlan:  # fmt: skip
+    """The triangle as the planner would route it at full throughput: relayed path plus direct link."""
+    return TransferPlan(
+        source=source, destinations=[dest], objective="throughput", throughput_gbps=direct_gbps + relay_gbps,
+        egress_usd_per_gb=0.0, vm_usd_per_gb=0.0,
+        edges=[
+            PlanEdge(source, relay, relay_gbps, 4, 0.0, relay_gbps),
+            PlanEdge(relay, dest, relay_gbps, 4, 0.0, relay_gbps),
+            PlanEdge(source, dest, direct_gbps, 1, 0.0, direct_gbps),
+        ],
+        vms={source: 1, relay: 1, dest: 1},
+    )  # fmt: skip
