@@ -39,7 +39,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Sky Computing",
-                "python-modules": [f"{PACKAGE}.triggers.launch"],
+                "python-modules": [f"{PACKAGE}.triggers.launch", f"{PACKAGE}.triggers.transfer"],
             }
         ],
         "extra-links": [f"{PACKAGE}.links.storage.SkyDestinationLink"],

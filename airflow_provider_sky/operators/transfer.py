@@ -1,26 +1,50 @@
 """SkyTransferOperator: copy or sync objects between clouds and the local disk from a DAG.
 
-Today the copy runs inside the worker on the direct path (source store -> destination store);
-the gateway overlay chosen by the planner will run the same request on remote gateways and
-defer to a trigger. The operator's arguments and XCom result stay the same when it does.
+Two ways to move the bytes, one result:
+
+- **direct path**: the worker copies source -> destination itself (``overlay="never"``, or
+  ``"auto"`` when gateways would not pay);
+- **gateway overlay**: the planner's relays, gateway counts and connections become running
+  gateways (``overlay="always"``, or ``"auto"`` when the plan says they pay; see
+  docs/overlay.md). ``execute`` lists, diffs, plans, starts the gateways and defers to
+  :class:`SkyTransferTrigger`; ``execute_complete`` verifies, tears down and reports.
+
+The XCom result keeps the direct path's keys and adds ``overlay``: the decision and its reason,
+the plan, bytes and rate per overlay edge, the gateways, and predicted vs measured throughput
+and cost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
+from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.hooks.transfer import SkyTransferHook
 from airflow_provider_sky.links.storage import SkyDestinationLink
+from airflow_provider_sky.params import (
+    parse_bool,
+    parse_choice,
+    parse_list,
+    parse_number,
+    parse_optional_number,
+)
 from airflow_provider_sky.transfer.progress import LogProgress
 from airflow_provider_sky.transfer.request import CopyRequest, MiB
 from airflow_provider_sky.uri import parse_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_sky.hooks.planner import SkyPlannerHook
+    from airflow_provider_sky.overlay.runner import OverlayHandle, OverlayOptions, PreparedCopy
+    from airflow_provider_sky.planner.plan import TransferPlan
 
 
 class SkyTransferOperator(BaseOperator):
@@ -32,29 +56,39 @@ class SkyTransferOperator(BaseOperator):
     :param mode: "cp" copies every object (objects already copied and verified by an earlier try
         are skipped); "sync" copies only objects missing or differing at the destination.
     :param delete: with "sync", delete destination objects the source no longer has.
+    :param objective: "cost" (least cost at ``throughput_goal_gbps``) or "throughput" (most
+        throughput within ``budget_usd_per_gb``).
+    :param throughput_goal_gbps / budget_usd_per_gb: the planner's goal or budget.
+    :param max_instances_per_region: gateway VMs a region may run (planner limit).
+    :param deny_regions / allow_regions: region globs the data must never / only transit.
+    :param grid: throughput/price grid: a packaged name, a testbed profile name (`triangle`), a
+        `sky-grid/1` file; default from the `sky` connection, else the packaged cloud grid.
+    :param sky_conn_id: a `sky` connection with team defaults (grid, limits, region rules).
+    :param source_region / destination_region: the grid regions the stores are in (one region,
+        or for several destinations a list in their order); needed for the overlay.
+    :param overlay: "auto", "always" or "never" (the direct path in the worker).
+    :param gateway_cloud: where gateways run: "local" (processes on this machine), "testbed" (a
+        live network-namespace testbed); default: the testbed holding the plan's regions, else local.
+    :param compression: "auto" (zstd when a sample of the data compresses), "zstd" or "off".
+    :param deferrable: wait for the gateways in the triggerer (no worker slot held).
+    :param cancel_on_kill: stop the gateways when the task is killed while deferred.
     :param aws_conn_id / gcp_conn_id / azure_conn_id: Airflow connections in the official
         providers' formats; only those the URIs need are looked up.
     :param chunk_size_mb: size of the parallel chunks large objects are split into.
-    :param concurrency: chunks (or batches of small objects) in flight at once; memory for
-        object bytes stays below `concurrency * chunk_size_mb`.
+    :param concurrency: chunks (or batches of small objects) in flight at once on the direct path.
     :param multipart_threshold_mb: objects larger than this move as parallel chunks.
+    :param gateway_memory_mb: chunk bytes in flight per gateway, at most.
     :param dry_run: list what would be copied or deleted, write nothing.
     :param progress_interval_s: how often progress (bytes, rate, ETA) is logged.
     """
 
     template_fields: Sequence[str] = (
-        "source",
-        "destination",
-        "mode",
-        "delete",
-        "aws_conn_id",
-        "gcp_conn_id",
-        "azure_conn_id",
-        "chunk_size_mb",
-        "concurrency",
-        "multipart_threshold_mb",
-        "dry_run",
-    )
+        "source", "destination", "mode", "delete", "objective", "throughput_goal_gbps", "budget_usd_per_gb",
+        "max_instances_per_region", "deny_regions", "allow_regions", "grid", "sky_conn_id", "source_region",
+        "destination_region", "overlay", "gateway_cloud", "compression", "aws_conn_id", "gcp_conn_id",
+        "azure_conn_id", "chunk_size_mb", "concurrency", "multipart_threshold_mb", "gateway_memory_mb", "dry_run",
+        "cancel_on_kill",
+    )  # fmt: skip
     ui_color = "#cfe8ff"
     operator_extra_links = (SkyDestinationLink(),)
 
@@ -64,14 +98,30 @@ class SkyTransferOperator(BaseOperator):
         source: str,
         destination: str | Sequence[str],
         mode: str = "cp",
-        delete: bool = False,
+        delete: bool | str = False,
+        objective: str = "cost",
+        throughput_goal_gbps: float | str | None = None,
+        budget_usd_per_gb: float | str | None = None,
+        max_instances_per_region: int | str | None = None,
+        deny_regions: Sequence[str] | str | None = None,
+        allow_regions: Sequence[str] | str | None = None,
+        grid: str | dict[str, Any] | None = None,
+        sky_conn_id: str | None = None,
+        source_region: str | None = None,
+        destination_region: str | Sequence[str] | None = None,
+        overlay: str = "auto",
+        gateway_cloud: str | None = None,
+        compression: str = "auto",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool | str = True,
         aws_conn_id: str | None = "aws_default",
         gcp_conn_id: str | None = "google_cloud_default",
         azure_conn_id: str | None = "wasb_default",
-        chunk_size_mb: int = 16,
-        concurrency: int = 16,
-        multipart_threshold_mb: int = 16,
-        dry_run: bool = False,
+        chunk_size_mb: int | str = 16,
+        concurrency: int | str = 16,
+        multipart_threshold_mb: int | str = 16,
+        gateway_memory_mb: int | str = 256,
+        dry_run: bool | str = False,
         progress_interval_s: float = 10.0,
         **kwargs: Any,
     ) -> None:
@@ -80,43 +130,227 @@ class SkyTransferOperator(BaseOperator):
         self.destination = destination
         self.mode = mode
         self.delete = delete
+        self.objective = objective
+        self.throughput_goal_gbps = throughput_goal_gbps
+        self.budget_usd_per_gb = budget_usd_per_gb
+        self.max_instances_per_region = max_instances_per_region
+        self.deny_regions = deny_regions
+        self.allow_regions = allow_regions
+        self.grid = grid
+        self.sky_conn_id = sky_conn_id
+        self.source_region = source_region
+        self.destination_region = destination_region
+        self.overlay = overlay
+        self.gateway_cloud = gateway_cloud
+        self.compression = compression
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
         self.aws_conn_id = aws_conn_id
         self.gcp_conn_id = gcp_conn_id
         self.azure_conn_id = azure_conn_id
         self.chunk_size_mb = chunk_size_mb
         self.concurrency = concurrency
         self.multipart_threshold_mb = multipart_threshold_mb
+        self.gateway_memory_mb = gateway_memory_mb
         self.dry_run = dry_run
         self.progress_interval_s = progress_interval_s
         self._cancel = threading.Event()
+        self._handle: OverlayHandle | None = None
 
+    # -- arguments ---------------------------------------------------------------------------
     def build_request(self) -> CopyRequest:
         """Validate rendered arguments into the engine's request; raises SkyUserError on bad input."""
         return CopyRequest.build(
             self.source,
             self.destination,
-            mode=self.mode,
-            delete=bool(self.delete),
-            chunk_size=int(self.chunk_size_mb) * MiB,
-            concurrency=int(self.concurrency),
-            multipart_threshold=int(self.multipart_threshold_mb) * MiB,
-            dry_run=bool(self.dry_run),
+            mode=parse_choice("mode", self.mode, ("cp", "sync")),
+            delete=parse_bool("delete", self.delete),
+            chunk_size=int(parse_number("chunk_size_mb", self.chunk_size_mb, minimum=1, maximum=5120, integer=True))
+            * MiB,
+            concurrency=int(parse_number("concurrency", self.concurrency, minimum=1, maximum=1024, integer=True)),
+            multipart_threshold=int(
+                parse_number("multipart_threshold_mb", self.multipart_threshold_mb, minimum=1, integer=True)
+            )
+            * MiB,
+            dry_run=parse_bool("dry_run", self.dry_run),
         )
 
+    def _goal(self) -> tuple[float | None, float | None]:
+        """(throughput goal, budget): the objective says which one is used; the default goal is 1 Gbit/s."""
+        objective = parse_choice("objective", self.objective, ("cost", "throughput"))
+        goal = parse_optional_number("throughput_goal_gbps", self.throughput_goal_gbps, minimum=0,
+                                     exclusive_minimum=True)  # fmt: skip
+        budget = parse_optional_number("budget_usd_per_gb", self.budget_usd_per_gb, minimum=0,
+                                       exclusive_minimum=True)  # fmt: skip
+        if objective == "cost":
+            return (goal if goal is not None else 1.0), None
+        if budget is None:
+            raise SkyUserError(
+                "objective='throughput' needs a cost budget", "pass budget_usd_per_gb (US dollars per GB moved)"
+            )
+        return None, budget
+
+    def _regions(self, request: CopyRequest) -> tuple[str, dict[str, str]] | None:
+        """The grid regions of the source and of each destination, when given."""
+        if not self.source_region:
+            return None
+        given = parse_list("destination_region", self.destination_region) or []
+        if len(given) != len(request.destinations):
+            raise SkyUserError(
+                f"{len(request.destinations)} destination(s) but {len(given)} destination_region(s)",
+                "give one destination_region per destination, in the same order",
+            )
+        regions = {str(parse_uri(d)): r for d, r in zip(request.destinations, given, strict=True)}
+        if len(set(regions.values())) != len(regions):
+            raise SkyUserError("Two destinations are in the same region", "copy to one of them, or plan them apart")
+        return str(self.source_region), regions
+
+    def _planner_hook(self) -> SkyPlannerHook:
+        from airflow_provider_sky.hooks.planner import SkyPlannerHook
+
+        limit = parse_optional_number("max_instances_per_region", self.max_instances_per_region, minimum=1,
+                                      maximum=1000, integer=True)  # fmt: skip
+        return SkyPlannerHook(grid=self.grid, max_instances_per_region=limit, sky_conn_id=self.sky_conn_id)
+
+    def _hook(self) -> SkyTransferHook:
+        return SkyTransferHook(self.aws_conn_id, self.gcp_conn_id, self.azure_conn_id)
+
+    # -- execution ---------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         request = self.build_request()
-        hook = SkyTransferHook(self.aws_conn_id, self.gcp_conn_id, self.azure_conn_id)
+        mode = parse_choice("overlay", self.overlay, ("auto", "always", "never"))
+        compression = parse_choice("compression", self.compression, ("auto", "zstd", "off"))
+        parse_bool("cancel_on_kill", self.cancel_on_kill)
         verb = "Dry run of" if request.dry_run else request.mode
         self.log.info("%s %s -> %s", verb, request.source, ", ".join(request.destinations))
-        progress = LogProgress(
-            self.log, self.progress_interval_s, log_copies=request.dry_run, dry_run=request.dry_run
-        )
+        regions = self._regions(request) if mode != "never" else None
+        if mode == "always" and regions is None:
+            raise SkyUserError(
+                "overlay='always' needs to know where the stores are",
+                "pass source_region= and destination_region= (grid region ids, e.g. aws:us-east-1)",
+            )
+        if regions is None or request.dry_run:
+            why = "overlay='never'" if mode == "never" else "dry run" if request.dry_run else "no source_region given"
+            return self._direct(context, request, {"used": False, "reason": why})
+        return self._with_plan(context, request, mode, compression, *regions)
+
+    def _direct(self, context: Context, request: CopyRequest, overlay: dict[str, Any]) -> dict[str, Any]:
+        hook = self._hook()
+        self.log.info("Direct path (%s)", overlay["reason"])
+        progress = LogProgress(self.log, self.progress_interval_s, log_copies=request.dry_run, dry_run=request.dry_run)
         summary = hook.copy(request, progress=progress, cancel=self._cancel)
         SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
-        result = summary.to_dict()
+        result = summary.to_dict() | {"overlay": overlay}
+        self.log.info("Transfer summary: %s", result)
+        return result
+
+    def _with_plan(
+        self, context: Context, request: CopyRequest, mode: str, compression: str, source_region: str,
+        destination_regions: dict[str, str],
+    ) -> dict[str, Any]:  # fmt: skip
+        from airflow_provider_sky.overlay import runner
+        from airflow_provider_sky.overlay.decide import STARTUP_S, decide
+
+        goal, budget = self._goal()
+        planner = self._planner_hook()
+        deny = parse_list("deny_regions", self.deny_regions)
+        allow = parse_list("allow_regions", self.allow_regions)
+        dests = list(destination_regions.values())
+        plan = planner.plan_transfer(source_region, dests if len(dests) > 1 else dests[0], throughput_goal_gbps=goal,
+                                     budget_usd_per_gb=budget, deny_regions=deny, allow_regions=allow)  # fmt: skip
+        self.log.info("Plan:\n%s", plan.explain())
+        hook = self._hook()
+        uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
+        credentials = hook.get_credentials(uris)
+        prepared = runner.prepare(request, destination_regions, credentials)
+        cloud = self._gateway_cloud(plan)
+        decision = decide(mode, plan, planner.get_conn().grid, prepared.volume_bytes, STARTUP_S.get(cloud, 90.0))
+        if not decision.use_gateways:
+            return self._direct(context, request, {"used": False, "reason": decision.reason, "plan": plan.to_dict()})
+        self.log.info("Gateway overlay (%s) on %s", decision.reason, cloud)
+        options = self._options(compression, prepared, credentials)
+        handle = runner.launch(prepared, plan, self._placement(cloud, plan), credentials, options)
+        self._handle = handle
+        SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
+        state = {"reason": decision.reason}
+        timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
+        deadline = time.time() + timeout if timeout else None
+        if self.deferrable:
+            from airflow_provider_sky.triggers.transfer import SkyTransferTrigger
+
+            self.defer(
+                trigger=SkyTransferTrigger(handle=handle.to_dict(), deadline=deadline,
+                                           cancel_on_kill=parse_bool("cancel_on_kill", self.cancel_on_kill),
+                                           state=state),
+                method_name="execute_complete",
+            )
+        try:
+            outcome = asyncio.run(runner.watch(handle, log_line=self.log.info, cancel=self._cancel.is_set,
+                                               timeout_s=timeout))  # fmt: skip
+        except BaseException:
+            runner.teardown(handle, credentials=credentials)
+            raise
+        event = {"status": outcome.status, "outcome": outcome.to_dict(), "handle": handle.to_dict(), "state": state}
+        return self.execute_complete(context, event)
+
+    def _gateway_cloud(self, plan: TransferPlan) -> str:
+        from airflow_provider_sky.overlay.decide import gateway_cloud_for
+        from airflow_provider_sky.testbed.sweep import live_layouts
+
+        regions = set(plan.vms)
+        held = next((set(lay["namespaces"]) for lay in live_layouts() if regions <= set(lay["namespaces"])), None)
+        cloud = parse_choice("gateway_cloud", self.gateway_cloud, ("local", "testbed")) if self.gateway_cloud else None
+        return gateway_cloud_for(cloud, regions, held)
+
+    def _placement(self, cloud: str, plan: TransferPlan) -> Any:
+        from airflow_provider_sky.overlay.fleet import LoopbackPlacement
+
+        if cloud == "testbed":
+            from airflow_provider_sky.testbed.placement import find_placement
+
+            return find_placement(plan.vms)
+        return LoopbackPlacement()
+
+    def _options(self, compression: str, prepared: PreparedCopy, credentials: Any) -> OverlayOptions:
+        from airflow_provider_sky.overlay.compression import choose_compression
+        from airflow_provider_sky.overlay.runner import OverlayOptions
+
+        memory = parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True)
+        chosen = choose_compression(compression, prepared, credentials)
+        self.log.info("Compression: %s", chosen)
+        return OverlayOptions(compression=chosen, memory_mb=int(memory), log_interval_s=self.progress_interval_s)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Verify every destination, delete extras if asked, tear down, and report."""
+        from airflow_provider_sky.overlay import runner
+        from airflow_provider_sky.overlay.report import overlay_report
+        from airflow_provider_sky.planner.plan import TransferPlan
+
+        handle = runner.OverlayHandle.from_dict(event["handle"])
+        outcome = runner.OverlayOutcome.from_dict(event["outcome"])
+        request = CopyRequest.from_dict(handle.request)
+        uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
+        credentials = self._hook().get_credentials(uris)
+        summary = runner.finish(handle, outcome, credentials, self._cancel)
+        plan = TransferPlan.from_dict(handle.plan)
+        try:
+            grid = self._planner_hook().get_conn().grid
+        except SkyUserError:
+            grid = None
+        report = overlay_report(plan, handle, outcome, grid, event.get("state", {}).get("reason", ""))
+        result = summary.to_dict() | {"overlay": report}
+        self.log.info(
+            "Overlay %s: %.3f Gbit/s measured vs %.3f predicted; $%.4f measured vs $%.4f predicted",
+            handle.job_id, report["measured"]["throughput_gbps"], report["predicted"]["throughput_gbps"],
+            report["measured"]["cost_usd"], report["predicted"]["cost_usd"],
+        )  # fmt: skip
         self.log.info("Transfer summary: %s", result)
         return result
 
     def on_kill(self) -> None:
-        """Stop scheduling chunks; the engine aborts open multipart uploads before it returns."""
+        """Stop scheduling chunks; tear down gateways this try started (before it deferred)."""
         self._cancel.set()
+        if self._handle is not None:
+            from airflow_provider_sky.overlay import runner
+
+            runner.teardown(self._handle)

@@ -102,6 +102,7 @@ class OverlayHandle:
     started_at: float
     placement: str
     options: dict[str, Any] = field(default_factory=dict)
+    submitted_at: float = 0.0  # when the sources got their objects: the transfer's own clock starts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,7 +128,8 @@ class OverlayOutcome:
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> written objects
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)  # "a->b" -> bytes, seconds
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> rss, cpu, budget
-    seconds: float = 0.0
+    seconds: float = 0.0  # from handing out the objects to the last one written
+    wall_seconds: float = 0.0  # from the first gateway started (start-up included)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,27 +148,32 @@ def jobs_root() -> Path:
 
 
 # -- start ------------------------------------------------------------------------------------
-def start(
-    request: CopyRequest,
-    plan: TransferPlan,
-    destination_regions: dict[str, str],
-    placement: Placement,
-    credentials: StoreCredentials | None = None,
-    options: OverlayOptions | None = None,
-) -> OverlayHandle:
-    """Check, list and diff; start gateways; load programs; hand the objects to the sources.
+@dataclass
+class PreparedCopy:
+    """The request checked, listed and diffed: what each destination needs, before any gateway."""
 
-    ``destination_regions`` maps each destination URI to its region in the plan. On any
-    failure every gateway started so far is torn down before the error propagates.
+    request: CopyRequest
+    destinations: dict[str, str]  # destination URI -> region
+    manifests: list[dict[str, Any]]
+    expected: dict[str, dict[str, int]]  # region -> {"objects", "bytes"}
+    skipped: dict[str, dict[str, int]]  # destination URI -> {"objects", "bytes"}
+    stale_uploads_aborted: int = 0
+
+    @property
+    def volume_bytes(self) -> int:
+        """Bytes leaving the source (once per object, whatever the number of destinations)."""
+        return sum(m["size"] for m in self.manifests)
+
+
+def prepare(
+    request: CopyRequest, destination_regions: dict[str, str], credentials: StoreCredentials | None = None
+) -> PreparedCopy:
+    """Every pre-write check of the direct path, then the listing and diff (no byte written).
+
+    ``destination_regions`` maps each destination URI to its region in the plan.
     """
     request.validate()
-    options = options or OverlayOptions()
-    credentials = credentials or StoreCredentials()
-    job_id = uuid.uuid4().hex[:12]
-    programs = compile_programs(plan, job_id)
-    stores = StoreSet(default_open_store, credentials)
-    job_dir = jobs_root() / job_id
-    handle: OverlayHandle | None = None
+    stores = StoreSet(default_open_store, credentials or StoreCredentials())
     try:
         src_uri = parse_uri(request.source)
         dst_uris = [parse_uri(d) for d in request.destinations]
@@ -175,31 +182,72 @@ def start(
             Dest(t, Writer(t.store, t.uri.bucket), ProgressTracker(str(t.uri)), DestinationSummary(str(t.uri)))
             for t in targets
         ]
-        for dest in dests:
-            dest.result.stale_uploads_aborted = dest.target.store.abort_stale_uploads(
-                dest.target.uri.bucket, dest.target.mapping.dst_prefix
-            )
-        region_of = {str(d.target.uri): destination_regions[d.name] for d in dests}
+        region_of = {d.name: destination_regions[d.name] for d in dests}
+        aborted = 0
+        if not request.dry_run:
+            aborted = sum(t.store.abort_stale_uploads(t.uri.bucket, t.mapping.dst_prefix) for t in targets)
         limits = common_limits([type(d.target.store).part_limits for d in dests])
         manifests, expected, skipped = _manifests(request, source_store, selection, dests, region_of, limits)
-        _write_job_dir(job_dir, job_id, programs)
-        handle = OverlayHandle(
-            job_id=job_id, job_dir=str(job_dir), request=request.to_dict(), plan=plan.to_dict(), gateways=[],
-            destinations=region_of, expected=expected, skipped=skipped, started_at=time.time(),
-            placement=placement.name, options=asdict(options),
-        )  # fmt: skip
-        _save_expected(job_dir, manifests)
+        return PreparedCopy(request, region_of, manifests, expected, skipped, aborted)
+    finally:
+        stores.close()
+
+
+def launch(
+    prepared: PreparedCopy,
+    plan: TransferPlan,
+    placement: Placement,
+    credentials: StoreCredentials | None = None,
+    options: OverlayOptions | None = None,
+) -> OverlayHandle:
+    """Start gateways, load their programs and hand the objects to the sources.
+
+    On any failure every gateway started so far is torn down before the error propagates.
+    """
+    options = options or OverlayOptions()
+    credentials = credentials or StoreCredentials()
+    request = prepared.request
+    check_plan_regions(plan, prepared.destinations)
+    job_id = uuid.uuid4().hex[:12]
+    programs = compile_programs(plan, job_id)
+    job_dir = jobs_root() / job_id
+    _write_job_dir(job_dir, job_id, programs)
+    handle = OverlayHandle(
+        job_id=job_id, job_dir=str(job_dir), request=request.to_dict(), plan=plan.to_dict(), gateways=[],
+        destinations=prepared.destinations, expected=prepared.expected, skipped=prepared.skipped,
+        started_at=time.time(), placement=placement.name, options=asdict(options),
+    )  # fmt: skip
+    try:
+        _save_expected(job_dir, prepared.manifests)
         _start_all(handle, programs, placement, options)
-        loaded = _programs_for(programs, handle, placement, request, credentials, region_of, options)
-        asyncio.run(_load_and_submit(handle, loaded, manifests))
+        loaded = _programs_for(programs, handle, placement, request, credentials, prepared.destinations, options)
+        asyncio.run(_load_and_submit(handle, loaded, prepared.manifests))
+        handle.submitted_at = time.time()
         log.info("Overlay job %s: %d gateways running", job_id, len(handle.gateways))
         return handle
     except BaseException:
-        if handle is not None:
-            teardown(handle)
-        else:
-            shutil.rmtree(job_dir, ignore_errors=True)
+        teardown(handle, credentials=credentials)
         raise
+
+
+def start(
+    request: CopyRequest,
+    plan: TransferPlan,
+    destination_regions: dict[str, str],
+    placement: Placement,
+    credentials: StoreCredentials | None = None,
+    options: OverlayOptions | None = None,
+) -> OverlayHandle:
+    """``prepare`` then ``launch``."""
+    return launch(prepare(request, destination_regions, credentials), plan, placement, credentials, options)
+
+
+def _abort_stale(request: CopyRequest, destinations: dict[str, str], credentials: StoreCredentials) -> int:
+    """What a killed earlier run left unfinished where this run writes."""
+    stores = StoreSet(default_open_store, credentials)
+    try:
+        _, _, targets = preflight(request, parse_uri(request.source), [parse_uri(d) for d in destinations], stores)
+        return sum(t.store.abort_stale_uploads(t.uri.bucket, t.mapping.dst_prefix) for t in targets)
     finally:
         stores.close()
 
@@ -430,7 +478,7 @@ async def _poll_once(
 def progress_line(handle: OverlayHandle, state: _WatchState) -> str:
     want = sum(e["bytes"] for e in handle.expected.values())
     have = sum(r["size"] for results in state.results.values() for r in results)
-    elapsed = max(1e-6, time.time() - handle.started_at)
+    elapsed = max(1e-6, time.time() - (handle.submitted_at or handle.started_at))
     rate = have / elapsed
     eta = (want - have) / rate if rate > 0 else float("inf")
     edges = []
@@ -457,10 +505,11 @@ def _outcome(handle: OverlayHandle, state: _WatchState, status: str, message: st
             "budget_peak": report["budget"]["peak"], "budget_limit": report["budget"]["limit"],
             "uptime_s": report["uptime_s"], "refused_peers": report["refused_peers"],
         }  # fmt: skip
-    seconds = time.time() - handle.started_at
+    now = time.time()
+    seconds = now - (handle.submitted_at or handle.started_at)
     for entry in edges.values():
         entry["mbit_per_s"] = 8 * entry["bytes"] / seconds / 1e6 if seconds > 0 else 0.0
-    return OverlayOutcome(status, message, state.results, edges, gateways, seconds)
+    return OverlayOutcome(status, message, state.results, edges, gateways, seconds, now - handle.started_at)
 
 
 # -- finish and teardown ------------------------------------------------------------------------
@@ -567,16 +616,8 @@ async def _stop_all(handle: OverlayHandle, processes: list[GatewayProcess]) -> N
 
 def _abort_destination_uploads(handle: OverlayHandle, credentials: StoreCredentials | None) -> None:
     """A gateway killed before it could abort leaves unfinished uploads: clear ours under each prefix."""
-    stores = StoreSet(default_open_store, credentials or StoreCredentials())
-    try:
-        request = CopyRequest.from_dict(handle.request)
-        src_uri = parse_uri(request.source)
-        with contextlib.suppress(SkyError, OSError):
-            _, _, targets = preflight(request, src_uri, [parse_uri(d) for d in handle.destinations], stores)
-            for target in targets:
-                target.store.abort_stale_uploads(target.uri.bucket, target.mapping.dst_prefix)
-    finally:
-        stores.close()
+    with contextlib.suppress(SkyError, OSError):
+        _abort_stale(CopyRequest.from_dict(handle.request), handle.destinations, credentials or StoreCredentials())
 
 
 # -- one call ---------------------------------------------------------------------------------

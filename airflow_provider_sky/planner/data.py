@@ -165,7 +165,11 @@ def grid_from_dict(doc: dict[str, Any]) -> RegionGrid:
 def _load_packaged(name: str) -> RegionGrid:
     path = DATA_DIR / f"{name}.json.gz"
     if not path.exists():
-        names = sorted(p.name.removesuffix(".json.gz") for p in DATA_DIR.glob("*.json.gz"))
+        from airflow_provider_sky.testbed.profiles import load_profile, profile_names
+
+        if name in profile_names():  # a testbed profile is a grid too: plan the testbed like a cloud
+            return grid_from_dict(load_profile(name))
+        names = sorted(p.name.removesuffix(".json.gz") for p in DATA_DIR.glob("*.json.gz")) + profile_names()
         raise SkyUserError(f"No packaged grid named '{name}'", f"use one of {', '.join(names)} or a file path")
     return grid_from_dict(json.loads(gzip.decompress(path.read_bytes())))
 

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
+from tests.testbed.conftest import make_testbed, netns_ready  # noqa: F401 - fixtures shared with the testbed tests
 
 
 def gateway_processes() -> list[psutil.Process]:
