@@ -6,6 +6,7 @@ Routes (JSON in and out):
 - ``POST /program``: load this gateway's program (once).
 - ``POST /objects``: source only; queue object manifests for reading.
 - ``POST /acks``: source only; chunks the destinations have written.
+- ``POST /avoid``: source only; stop using paths through these regions (a relay died).
 - ``GET /progress?acks_from=N&results_from=M``: state, errors, per-edge bytes and rates,
   chunk counters, memory, and the acknowledgements / finished objects after the cursors.
 - ``POST /stop``: stop every stage, abort unfinished uploads, then exit.
@@ -46,6 +47,7 @@ class ControlServer:
             web.post("/program", self.program),
             web.post("/objects", self.objects),
             web.post("/acks", self.acks),
+            web.post("/avoid", self.avoid),
             web.get("/progress", self.progress),
             web.post("/stop", self.stop),
         ])  # fmt: skip
@@ -81,6 +83,10 @@ class ControlServer:
     async def acks(self, request: web.Request) -> web.Response:
         await self._call(self.gateway.ack, (await request.json())["acks"])
         return web.json_response({"ok": True})
+
+    async def avoid(self, request: web.Request) -> web.Response:
+        resent = await self._call(self.gateway.avoid, (await request.json())["regions"])
+        return web.json_response({"resent": resent})
 
     async def progress(self, request: web.Request) -> web.Response:
         acks_from = int(request.query.get("acks_from", "0"))

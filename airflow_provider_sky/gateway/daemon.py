@@ -72,6 +72,7 @@ class Gateway:
         self._unacked: dict[int, tuple[ChunkRequest, set[str]]] = {}
         self._assigned: dict[int, float] = {}
         self._dead_partitions: set[int] = set()
+        self._partition_regions: dict[int, set[str]] = {}  # source: every region each path crosses
         self._chunks_submitted = 0
         self._objects_submitted = 0
         # destination bookkeeping, read by the runner with cursors
@@ -121,6 +122,7 @@ class Gateway:
                 Reader(self._store, uri.bucket, md5=False), workers, self.budget, self.stopping,
                 self._on_read, self.fail,
             )  # fmt: skip
+        self._partition_regions = {int(p): set(r) for p, r in doc.get("partition_regions", {}).items()}
         self.state = "running"
         log.info("Gateway %s runs %s", self.gateway_id, _describe(program))
 
@@ -308,16 +310,8 @@ class Gateway:
             delivery.done()
             self.fail(stage.stats.error or f"next hop {stage.region} unreachable")
             return
-        with self._lock:
-            newly_dead = {p for p, h in program.hops.items() if stage.region in h.next_hops} - self._dead_partitions
-            self._dead_partitions |= newly_dead
-            resend = [r for r, _ in self._unacked.values() if r.partition in newly_dead]
+        self._drop_paths_through({stage.region}, why=f"the edge to {stage.region} is down")
         frame = delivery.frame
-        if newly_dead:
-            log.warning(
-                "Paths %s through %s are down; re-sending %d unacknowledged chunks on other paths",
-                sorted(newly_dead), stage.region, len(resend),
-            )  # fmt: skip
         # The bytes in hand go on along another partition without being read again.
         job = ChunkJob(frame.part_number, frame.offset, frame.raw_length)
         request = ChunkRequest(frame.chunk_id, frame.manifest, job)
@@ -333,11 +327,29 @@ class Gateway:
         moved = dataclasses.replace(frame, partition=partition)
         self._route(moved, lambda consumers: delivery.redirect(moved, consumers))
         delivery.done()
-        assert self._reader is not None
-        for r in resend:
-            if r.chunk_id != frame.chunk_id:
-                r.partition = None
-                self._reader.queue.put(r)
+
+    def avoid(self, regions: list[str]) -> int:
+        """Source: stop using paths through ``regions`` (a relay there died); returns chunks re-sent."""
+        return self._drop_paths_through(set(regions), why=f"the runner lost {', '.join(sorted(regions))}")
+
+    def _drop_paths_through(self, regions: set[str], why: str) -> int:
+        """Mark every partition through ``regions`` dead and queue its unacknowledged chunks again."""
+        program = self.program
+        if program is None or self._reader is None:
+            return 0
+        with self._lock:
+            through = {p for p, h in program.hops.items() if regions & set(h.next_hops)}
+            through |= {p for p in program.weights if regions & self._partition_regions.get(p, set())}
+            newly_dead = through - self._dead_partitions
+            self._dead_partitions |= newly_dead
+            resend = [r for r, _ in self._unacked.values() if r.partition in newly_dead]
+        if newly_dead:
+            log.warning("Paths %s are down (%s); re-sending %d unacknowledged chunks on other paths",
+                        sorted(newly_dead), why, len(resend))  # fmt: skip
+        for request in resend:
+            request.partition = None
+            self._reader.queue.put(request)
+        return len(resend)
 
     def _on_written(self, frame: Frame) -> None:
         program = self.program

@@ -352,6 +352,7 @@ def _programs_for(
     for process in handle.processes():
         by_region.setdefault(process.region, []).append(process)
     uri_of_region = {region: uri for uri, region in region_of.items()}
+    parts = partitions(TransferPlan.from_dict(handle.plan))
     out = {}
     for gateway_id, program in programs.items():
         program.peers = {
@@ -363,6 +364,8 @@ def _programs_for(
             scheme = parse_uri(uri).scheme
             program.store = store_config(uri, credentials, placement.store_endpoint(program.region, scheme))
         doc = program.to_dict()
+        if program.reads:  # so the source can drop every path through a relay the runner lost
+            doc["partition_regions"] = {str(p.id): sorted(p.regions() - {program.region}) for p in parts}
         doc["compression"] = options.compression
         doc["workers"] = options.workers
         out[gateway_id] = doc
@@ -413,6 +416,8 @@ async def watch(
     processes = handle.processes()
     urls = {p.gateway_id: p.control_url for p in processes}
     region_of = {p.gateway_id: p.region for p in processes}
+    ends = {handle.plan["source"], *handle.plan["destinations"]}
+    relays = {g for g, r in region_of.items() if r not in ends}
     state = _WatchState()
     started = time.monotonic()
     say = log_line or log.info
@@ -423,8 +428,11 @@ async def watch(
             if timeout_s is not None and time.monotonic() - started > timeout_s:
                 return _outcome(handle, state, "failed", f"the transfer did not finish within {timeout_s:.0f} s")
             failure = await _poll_once(client, urls, region_of, state)
-            if failure:
-                return _outcome(handle, state, "failed", failure)
+            if failure and failure[0] in relays:
+                relays.discard(failure[0])
+                await _route_around(client, urls, region_of, failure, handle.plan["source"], say)
+            elif failure:
+                return _outcome(handle, state, "failed", failure[1])
             done = all(
                 len(state.results.get(region, [])) >= want["objects"] for region, want in handle.expected.items()
             )
@@ -436,10 +444,29 @@ async def watch(
             await asyncio.sleep(options.poll_interval_s)
 
 
+async def _route_around(
+    client: ControlClient,
+    urls: dict[str, str],
+    region_of: dict[str, str],
+    failure: tuple[str, str],
+    source_region: str,
+    say: Callable[[str], Any],
+) -> None:
+    """A relay is lost: the sources stop using paths through it and re-send what it held."""
+    gateway_id, message = failure
+    region = region_of[gateway_id]
+    say(f"{message}; routing around {region}")
+    urls.pop(gateway_id, None)
+    for source in [g for g in urls if region_of[g] == source_region]:
+        with contextlib.suppress(SkyError):
+            resent = await client.avoid(urls[source], [region])
+            say(f"source {source} re-sends {resent} chunks that went through {region}")
+
+
 async def _poll_once(
     client: ControlClient, urls: dict[str, str], region_of: dict[str, str], state: _WatchState
-) -> str | None:
-    """One round of progress calls; returns a failure message or None."""
+) -> tuple[str, str] | None:
+    """One round of progress calls; returns (gateway id, failure message) or None."""
     now = time.monotonic()
 
     async def one(gateway_id: str) -> tuple[str, dict[str, Any] | None]:
@@ -453,26 +480,39 @@ async def _poll_once(
 
     answers = await asyncio.gather(*(one(g) for g in urls))
     acks_by_origin: dict[str, list[list[Any]]] = {}
+    silent: list[str] = []
+    failed: list[tuple[str, str]] = []
     for gateway_id, doc in answers:
         if doc is None:
+            silent.append(gateway_id)
             first = state.last_seen.setdefault(gateway_id, now)
             if now - first > GATEWAY_LOST_AFTER_S:
-                return f"gateway {gateway_id} in {region_of[gateway_id]} stopped answering (killed, or its VM is gone)"
+                failed.append((gateway_id, _silent_message(gateway_id, region_of)))
             continue
         state.last_seen[gateway_id] = now
         state.reports[gateway_id] = doc
         if doc["state"] == "failed":
-            return f"gateway {gateway_id} in {region_of[gateway_id]} failed: {'; '.join(doc['errors'])}"
+            failed.append((gateway_id, f"gateway {gateway_id} in {region_of[gateway_id]} failed: "
+                                       f"{'; '.join(doc['errors'])}"))  # fmt: skip
         state.acks_from[gateway_id] = doc["acks_next"]
         state.results_from[gateway_id] = doc["results_next"]
         state.results.setdefault(region_of[gateway_id], []).extend(doc["results"])
         for chunk_id, region, origin in doc["acks"]:
             acks_by_origin.setdefault(origin, []).append([chunk_id, region])
+    if failed:
+        # A gateway that went silent is usually why the others failed: name it first.
+        cause = next(((g, _silent_message(g, region_of)) for g in silent), failed[0])
+        rest = [m for g, m in failed if g != cause[0]]
+        return cause[0], "; ".join([cause[1], *rest])
     for origin, acks in acks_by_origin.items():
         if origin in urls:
             with contextlib.suppress(GatewayUnreachable):
                 await client.ack(urls[origin], acks)
     return None
+
+
+def _silent_message(gateway_id: str, region_of: dict[str, str]) -> str:
+    return f"gateway {gateway_id} in {region_of[gateway_id]} stopped answering (killed, or its VM is gone)"
 
 
 def progress_line(handle: OverlayHandle, state: _WatchState) -> str:
