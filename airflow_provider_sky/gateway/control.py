@@ -7,6 +7,7 @@ Routes (JSON in and out):
 - ``POST /objects``: source only; queue object manifests for reading.
 - ``POST /acks``: source only; chunks the destinations have written.
 - ``POST /avoid``: source only; stop using paths through these regions (a relay died).
+- ``POST /reroute``: add a re-plan's partitions (the source switches its weights to them).
 - ``GET /progress?acks_from=N&results_from=M``: state, errors, per-edge bytes and rates,
   chunk counters, memory, and the acknowledgements / finished objects after the cursors.
 - ``POST /stop``: stop every stage, abort unfinished uploads, then exit.
@@ -48,6 +49,7 @@ class ControlServer:
             web.post("/objects", self.objects),
             web.post("/acks", self.acks),
             web.post("/avoid", self.avoid),
+            web.post("/reroute", self.reroute),
             web.get("/progress", self.progress),
             web.post("/stop", self.stop),
         ])  # fmt: skip
@@ -87,6 +89,10 @@ class ControlServer:
     async def avoid(self, request: web.Request) -> web.Response:
         resent = await self._call(self.gateway.avoid, (await request.json())["regions"])
         return web.json_response({"resent": resent})
+
+    async def reroute(self, request: web.Request) -> web.Response:
+        await self._call(self.gateway.reroute, await request.json())
+        return web.json_response({"state": self.gateway.state})
 
     async def progress(self, request: web.Request) -> web.Response:
         acks_from = int(request.query.get("acks_from", "0"))

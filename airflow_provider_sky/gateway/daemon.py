@@ -24,7 +24,7 @@ import psutil
 
 from airflow_provider_sky.errors import SkyError
 from airflow_provider_sky.gateway.frames import Frame, ObjectManifest
-from airflow_provider_sky.gateway.program import GatewayProgram
+from airflow_provider_sky.gateway.program import GatewayProgram, Hop
 from airflow_provider_sky.gateway.stages import (
     ChunkRequest,
     Delivery,
@@ -101,14 +101,7 @@ class Gateway:
         if program.reads or program.writes:
             self._store, uri = open_configured(program.store)
         for region in sorted(program.connections):
-            addresses = program.peers.get(region) or []
-            if not addresses:
-                raise ProgramError(f"program names next hop {region} but gives no address for it")
-            per_peer = max(1, -(-program.connections[region] // len(addresses)))
-            self._senders[region] = [
-                SendStage(region, [address], per_peer, self._client_ctx, self.stopping, self._on_dead_edge)
-                for address in addresses
-            ]
+            self._add_senders(region, program.peers.get(region) or [], program.connections[region])
         if program.writes:
             assert self._store is not None
             self._writer = WriteStage(
@@ -125,6 +118,55 @@ class Gateway:
         self._partition_regions = {int(p): set(r) for p, r in doc.get("partition_regions", {}).items()}
         self.state = "running"
         log.info("Gateway %s runs %s", self.gateway_id, _describe(program))
+
+    def _add_senders(self, region: str, addresses: list[str], connections: int) -> None:
+        if not addresses:
+            raise ProgramError(f"program names next hop {region} but gives no address for it")
+        per_peer = max(1, -(-connections // len(addresses)))
+        self._senders[region] = [
+            SendStage(region, [address], per_peer, self._client_ctx, self.stopping, self._on_dead_edge)
+            for address in addresses
+        ]
+
+    def reroute(self, doc: dict[str, Any]) -> None:
+        """Add a new plan's partitions; at the source its weights replace the old ones.
+
+        Old partitions keep their hops, so chunks already on an old route finish on it; the
+        source only stops assigning new chunks to them.
+        """
+        program = self.program
+        if program is None:
+            raise ProgramError(f"gateway {self.gateway_id} has no program to re-route")
+        for region, connections in sorted(doc.get("connections", {}).items()):
+            if region not in self._senders:
+                self._add_senders(region, doc.get("peers", {}).get(region) or [], int(connections))
+                program.connections[region] = int(connections)
+        with self._lock:
+            for p, hop in doc.get("hops", {}).items():
+                program.hops[int(p)] = Hop(tuple(hop["next_hops"]), bool(hop["write"]))
+            for p, regions in doc.get("partition_regions", {}).items():
+                self._partition_regions[int(p)] = set(regions)
+            if program.reads and doc.get("weights"):
+                weights = {int(p): float(w) for p, w in doc["weights"].items()}
+                for p in weights:
+                    self._assigned.setdefault(p, 0.0)
+                program.weights = weights
+        if program.reads and doc.get("weights"):
+            self._rehome_queued()
+        log.info("Gateway %s re-routed: %s", self.gateway_id, _describe(program))
+
+    def _rehome_queued(self) -> None:
+        """Chunks still queued for an edge the new weights no longer use take a new route; chunks
+        already on the wire finish on the old one."""
+        program = self.program
+        assert program is not None
+        used = {n for p, w in program.weights.items() if w > 0 for n in program.hops[p].next_hops}
+        for region, stages in self._senders.items():
+            if region in used:
+                continue
+            for stage in stages:
+                for delivery in stage.take_queued():
+                    self._redispatch(delivery)
 
     def submit(self, objects: list[dict[str, Any]]) -> int:
         """Source: queue objects (manifests); each becomes chunk requests. Returns chunks queued."""
@@ -311,8 +353,11 @@ class Gateway:
             self.fail(stage.stats.error or f"next hop {stage.region} unreachable")
             return
         self._drop_paths_through({stage.region}, why=f"the edge to {stage.region} is down")
+        self._redispatch(delivery)
+
+    def _redispatch(self, delivery: Delivery) -> None:
+        """Send a chunk held by one sender along another partition, without reading it again."""
         frame = delivery.frame
-        # The bytes in hand go on along another partition without being read again.
         job = ChunkJob(frame.part_number, frame.offset, frame.raw_length)
         request = ChunkRequest(frame.chunk_id, frame.manifest, job)
         partition = self._choose(request, frame.manifest.object_id, frame.raw_length)

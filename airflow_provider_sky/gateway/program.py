@@ -89,16 +89,17 @@ def gateway_ids(plan: TransferPlan) -> dict[str, list[str]]:
     return out
 
 
-def partitions(plan: TransferPlan) -> list[Partition]:
-    """The plan's trees, or for a unicast its edge flows decomposed into paths."""
+def partitions(plan: TransferPlan, first: int = 0) -> list[Partition]:
+    """The plan's trees, or for a unicast its edge flows decomposed into paths (ids from ``first``)."""
     if plan.trees:
         trees = [t for t in plan.trees if t.gbps > FLOW_EPS]
-        return [Partition(i, t.gbps, tuple((a, b) for a, b in t.edges)) for i, t in enumerate(trees)]
+        return [Partition(first + i, t.gbps, tuple((a, b) for a, b in t.edges)) for i, t in enumerate(trees)]
     if len(plan.destinations) != 1:
         raise SkyUserError(
             "The multicast plan has no distribution trees", "plan it again with SkyPlannerHook.plan_multicast"
         )
-    return _decompose(plan.source, plan.destinations[0], {(e.src, e.dst): e.gbps for e in plan.edges})
+    paths = _decompose(plan.source, plan.destinations[0], {(e.src, e.dst): e.gbps for e in plan.edges})
+    return [Partition(first + p.id, p.weight, p.edges) for p in paths]
 
 
 def _decompose(source: str, sink: str, flow: dict[tuple[str, str], float]) -> list[Partition]:
@@ -145,10 +146,14 @@ def _widest_path(source: str, sink: str, flow: dict[tuple[str, str], float]) -> 
     return path[::-1]
 
 
-def compile_programs(plan: TransferPlan, job_id: str) -> dict[str, GatewayProgram]:
-    """Gateway id -> its program. Every gateway of a region runs the same hops."""
+def compile_programs(plan: TransferPlan, job_id: str, first_partition: int = 0) -> dict[str, GatewayProgram]:
+    """Gateway id -> its program. Every gateway of a region runs the same hops.
+
+    ``first_partition`` numbers the partitions from there: a re-plan's partitions must not
+    collide with the ones whose chunks are still on their way.
+    """
     ids = gateway_ids(plan)
-    parts = partitions(plan)
+    parts = partitions(plan, first_partition)
     if not parts:
         raise SkyUserError(
             f"The plan from {plan.source} carries no flow to {', '.join(plan.destinations)}",

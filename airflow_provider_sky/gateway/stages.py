@@ -131,7 +131,9 @@ class SendStage:
         self.region, self.addresses, self.context = region, addresses, context
         self._stopping, self._on_dead = stopping, on_dead
         self.stats = EdgeStats()
-        self.queue: queue.Queue[Delivery] = queue.Queue(maxsize=max(2, connections))
+        # One waiting frame per connection: enough to keep each busy, and what is queued on a slow
+        # edge is what the tail of a transfer (or a re-route) has to wait for.
+        self.queue: queue.Queue[Delivery] = queue.Queue(maxsize=max(1, connections))
         self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._connection, args=(i,), name=f"send-{region}-{i}", daemon=True)
@@ -216,6 +218,15 @@ class SendStage:
         self._on_dead(self, delivery)
         self._drain_to_dead()
         return None
+
+    def take_queued(self) -> list[Delivery]:
+        """Remove and return the frames still waiting for a connection (not those on the wire)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.queue.get_nowait())
+            except queue.Empty:
+                return taken
 
     def _drain_to_dead(self) -> None:
         while True:

@@ -54,9 +54,13 @@ def _name(common_name: str) -> x509.Name:
 class JobAuthority:
     """The CA of one transfer job; signs gateway and runner identities."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, key: ec.EllipticCurvePrivateKey | None = None,
+                 cert: x509.Certificate | None = None) -> None:  # fmt: skip
         self.job_id = job_id
-        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._key = key or ec.generate_private_key(ec.SECP256R1())
+        if cert is not None:
+            self.cert = cert
+            return
         now = dt.datetime.now(dt.UTC)
         self.cert = (
             x509.CertificateBuilder()
@@ -77,6 +81,18 @@ class JobAuthority:
             )
             .sign(self._key, hashes.SHA256())
         )  # fmt: skip
+
+    def save(self, directory: Path) -> None:
+        """Keep the CA in the runner's job directory (0700), so a re-plan can add gateways."""
+        Identity("ca", self.ca_pem, self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ), self.ca_pem).write(directory)  # fmt: skip
+
+    @classmethod
+    def load(cls, directory: Path, job_id: str) -> JobAuthority:
+        key = serialization.load_pem_private_key((directory / KEY_FILE).read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return cls(job_id, key, x509.load_pem_x509_certificate((directory / CERT_FILE).read_bytes()))
 
     @property
     def ca_pem(self) -> bytes:

@@ -269,7 +269,13 @@ class SkyTransferOperator(BaseOperator):
             return self._direct(context, request, {"used": False, "reason": decision.reason, "plan": plan.to_dict()})
         self.log.info("Gateway overlay (%s) on %s", decision.reason, cloud)
         options = self._options(compression, prepared, credentials)
-        handle = runner.launch(prepared, plan, self._placement(cloud, plan), credentials, options)
+        from airflow_provider_sky.overlay.replan import ReplanSpec
+
+        replan = None
+        if len(dests) == 1:
+            replan = ReplanSpec(goal, budget, deny, allow).to_dict()
+        handle = runner.launch(prepared, plan, self._placement(cloud, plan), credentials, options, replan=replan,
+                               grid=planner.get_conn().grid.to_dict())  # fmt: skip
         self._handle = handle
         SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
         state = {"reason": decision.reason}

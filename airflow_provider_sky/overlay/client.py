@@ -80,6 +80,9 @@ class ControlClient:
     async def avoid(self, base: str, regions: list[str]) -> int:
         return int((await self._request("POST", f"{base}/avoid", {"regions": regions}))["resent"])
 
+    async def reroute(self, base: str, doc: dict[str, Any]) -> None:
+        await self._request("POST", f"{base}/reroute", doc)
+
     async def progress(self, base: str, acks_from: int = 0, results_from: int = 0) -> dict[str, Any]:
         return await self._request("GET", f"{base}/progress?acks_from={acks_from}&results_from={results_from}")
 

@@ -31,6 +31,8 @@ READY_TIMEOUT_S = 20.0
 class Placement(Protocol):
     name: str
 
+    def to_doc(self) -> dict[str, Any]: ...
+
     def spawn(self, region: str, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]: ...
 
     def control_host(self, region: str) -> str: ...
@@ -63,6 +65,18 @@ class LoopbackPlacement:
 
     def store_endpoint(self, region: str, scheme: str) -> str | None:
         return self.endpoints.get(region, {}).get(scheme)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"kind": self.name, "endpoints": self.endpoints}
+
+
+def placement_from_doc(doc: dict[str, Any]) -> Placement:
+    """The placement a handle recorded, so a re-plan in the triggerer can start gateways like launch did."""
+    if doc.get("kind") == "testbed":
+        from airflow_provider_sky.testbed.placement import TestbedPlacement
+
+        return TestbedPlacement(doc["layout"], doc.get("endpoints", {}))
+    return LoopbackPlacement(doc.get("endpoints", {}))
 
 
 @dataclass

@@ -37,15 +37,17 @@ from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyError, SkyUserError
 from airflow_provider_sky.gateway.program import GatewayProgram, compile_programs, partitions
 from airflow_provider_sky.gateway.storeconf import store_config
-from airflow_provider_sky.gateway.tls import JobAuthority, write_token
+from airflow_provider_sky.gateway.tls import JobAuthority, read_token, write_token
 from airflow_provider_sky.overlay.client import ControlClient, GatewayUnreachable
 from airflow_provider_sky.overlay.fleet import (
     GatewayProcess,
     Placement,
     gateway_alive,
     kill_gateway,
+    placement_from_doc,
     start_gateway,
 )
+from airflow_provider_sky.overlay.replan import Replanner, ReplanSpec, maybe_replan
 from airflow_provider_sky.planner.plan import TransferPlan
 from airflow_provider_sky.transfer.engine import (
     StoreSet,
@@ -102,6 +104,8 @@ class OverlayHandle:
     started_at: float
     placement: str
     options: dict[str, Any] = field(default_factory=dict)
+    placement_doc: dict[str, Any] = field(default_factory=dict)
+    replan: dict[str, Any] | None = None  # ReplanSpec as a dict; None: keep the first plan
     submitted_at: float = 0.0  # when the sources got their objects: the transfer's own clock starts
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +134,7 @@ class OverlayOutcome:
     gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> rss, cpu, budget
     seconds: float = 0.0  # from handing out the objects to the last one written
     wall_seconds: float = 0.0  # from the first gateway started (start-up included)
+    switches: list[dict[str, Any]] = field(default_factory=list)  # re-plans applied (replan.Switch)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,8 +204,14 @@ def launch(
     placement: Placement,
     credentials: StoreCredentials | None = None,
     options: OverlayOptions | None = None,
+    *,
+    replan: dict[str, Any] | None = None,
+    grid: dict[str, Any] | None = None,
 ) -> OverlayHandle:
     """Start gateways, load their programs and hand the objects to the sources.
+
+    With ``replan`` (a ReplanSpec dict) and the ``grid`` document the plan came from, the
+    watch re-plans when measured rates drift (see replan.py).
 
     On any failure every gateway started so far is torn down before the error propagates.
     """
@@ -215,11 +226,15 @@ def launch(
     handle = OverlayHandle(
         job_id=job_id, job_dir=str(job_dir), request=request.to_dict(), plan=plan.to_dict(), gateways=[],
         destinations=prepared.destinations, expected=prepared.expected, skipped=prepared.skipped,
-        started_at=time.time(), placement=placement.name, options=asdict(options),
+        started_at=time.time(), placement=placement.name, options=asdict(options), placement_doc=placement.to_doc(),
+        replan=replan,
     )  # fmt: skip
     try:
         _save_expected(job_dir, prepared.manifests)
+        if grid is not None:
+            (job_dir / "grid.json").write_text(json.dumps(grid))
         _start_all(handle, programs, placement, options)
+        record_gateways(handle)
         loaded = _programs_for(programs, handle, placement, request, credentials, prepared.destinations, options)
         asyncio.run(_load_and_submit(handle, loaded, prepared.manifests))
         handle.submitted_at = time.time()
@@ -276,15 +291,32 @@ def _start_all(
 
 
 def _write_job_dir(job_dir: Path, job_id: str, programs: dict[str, GatewayProgram]) -> None:
-    """The job's CA signs one identity per gateway and one for the runner; the CA key is not kept."""
+    """The job's CA signs one identity per gateway and one for the runner.
+
+    The CA stays in the runner's job directory (0700, never sent to a gateway) so that a
+    re-plan can add a gateway; teardown removes it with the directory.
+    """
     job_dir.mkdir(parents=True, mode=0o700)
     authority = JobAuthority(job_id)
-    token = secrets.token_urlsafe(32)
-    write_token(job_dir, token)
+    authority.save(job_dir / "ca")
+    write_token(job_dir, secrets.token_urlsafe(32))
     authority.issue("runner").write(job_dir / "runner")
     for gateway_id in programs:
-        directory = authority.issue(gateway_id).write(job_dir / "gateways" / gateway_id)
-        write_token(directory, token)
+        issue_gateway_identity(job_dir, job_id, gateway_id, authority)
+
+
+def issue_gateway_identity(job_dir: Path, job_id: str, gateway_id: str, authority: JobAuthority | None = None) -> Path:
+    """A gateway's certificate, key and the job token, in its own directory."""
+    authority = authority or JobAuthority.load(job_dir / "ca", job_id)
+    directory = authority.issue(gateway_id).write(job_dir / "gateways" / gateway_id)
+    write_token(directory, read_token(job_dir))
+    return directory
+
+
+def record_gateways(handle: OverlayHandle) -> None:
+    """Every gateway ever started, in the job directory too: teardown stops gateways a re-plan
+    added even when it only has an older copy of the handle (a restarted trigger's kwargs)."""
+    (handle.path / "gateways.json").write_text(json.dumps(handle.gateways))
 
 
 def _manifests(
@@ -346,13 +378,14 @@ def _programs_for(
     credentials: StoreCredentials,
     region_of: dict[str, str],
     options: OverlayOptions,
+    parts: list[Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each program with its peers' addresses (as seen from its region) and its store."""
     by_region: dict[str, list[GatewayProcess]] = {}
     for process in handle.processes():
         by_region.setdefault(process.region, []).append(process)
     uri_of_region = {region: uri for uri, region in region_of.items()}
-    parts = partitions(TransferPlan.from_dict(handle.plan))
+    parts = parts if parts is not None else partitions(TransferPlan.from_dict(handle.plan))
     out = {}
     for gateway_id, program in programs.items():
         program.peers = {
@@ -413,6 +446,7 @@ async def watch(
     re-sent acknowledgements are idempotent.
     """
     options = OverlayOptions(**handle.options)
+    _reload_recorded(handle)
     processes = handle.processes()
     urls = {p.gateway_id: p.control_url for p in processes}
     region_of = {p.gateway_id: p.region for p in processes}
@@ -421,23 +455,36 @@ async def watch(
     state = _WatchState()
     started = time.monotonic()
     say = log_line or log.info
+    replanner = _replanner(handle)
     async with ControlClient(handle.path, timeout=10.0) as client:
+
+        async def apply(new_plan: TransferPlan, first: int) -> None:
+            await _apply_plan(client, handle, new_plan, first, options)
+            for p in handle.processes():
+                urls.setdefault(p.gateway_id, p.control_url)
+                region_of.setdefault(p.gateway_id, p.region)
+                if p.region not in ends:
+                    relays.add(p.gateway_id)
+
         while True:
             if cancel is not None and cancel():
-                return _outcome(handle, state, "failed", "the transfer was cancelled")
+                return _outcome(handle, state, "failed", "the transfer was cancelled", replanner)
             if timeout_s is not None and time.monotonic() - started > timeout_s:
-                return _outcome(handle, state, "failed", f"the transfer did not finish within {timeout_s:.0f} s")
+                return _outcome(handle, state, "failed", f"the transfer did not finish within {timeout_s:.0f} s",
+                                replanner)  # fmt: skip
             failure = await _poll_once(client, urls, region_of, state)
             if failure and failure[0] in relays:
                 relays.discard(failure[0])
                 await _route_around(client, urls, region_of, failure, handle.plan["source"], say)
             elif failure:
-                return _outcome(handle, state, "failed", failure[1])
+                return _outcome(handle, state, "failed", failure[1], replanner)
             done = all(
                 len(state.results.get(region, [])) >= want["objects"] for region, want in handle.expected.items()
             )
             if done:
-                return _outcome(handle, state, "success")
+                return _outcome(handle, state, "success", "", replanner)
+            if replanner is not None:
+                await maybe_replan(replanner, state.reports, _remaining(handle, state), apply, say)
             if time.monotonic() - state.last_log >= options.log_interval_s:
                 state.last_log = time.monotonic()
                 say(progress_line(handle, state))
@@ -511,6 +558,63 @@ async def _poll_once(
     return None
 
 
+def _remaining(handle: OverlayHandle, state: _WatchState) -> int:
+    want = sum(e["bytes"] for e in handle.expected.values())
+    return want - sum(r["size"] for results in state.results.values() for r in results)
+
+
+def _reload_recorded(handle: OverlayHandle) -> None:
+    """Gateways and plan a re-plan recorded in the job directory (a restarted trigger has older kwargs)."""
+    with contextlib.suppress(OSError, ValueError):
+        recorded = json.loads((handle.path / "gateways.json").read_text())
+        known = {g["gateway_id"] for g in handle.gateways}
+        handle.gateways.extend(g for g in recorded if g["gateway_id"] not in known)
+    with contextlib.suppress(OSError, ValueError):
+        handle.plan = json.loads((handle.path / "plan.json").read_text())
+
+
+def _replanner(handle: OverlayHandle) -> Replanner | None:
+    """A Replanner when the job asked for one and is a unicast with its grid recorded."""
+    grid_path = handle.path / "grid.json"
+    if not handle.replan or len(handle.plan["destinations"]) != 1 or not grid_path.exists():
+        return None
+    return Replanner(TransferPlan.from_dict(handle.plan), ReplanSpec(**handle.replan),
+                     json.loads(grid_path.read_text()), {p.region for p in handle.processes()})  # fmt: skip
+
+
+async def _apply_plan(
+    client: ControlClient, handle: OverlayHandle, plan: TransferPlan, first: int, options: OverlayOptions
+) -> None:
+    """Start gateways the new plan needs, add its partitions everywhere, switch the source last."""
+    placement = placement_from_doc(handle.placement_doc)
+    programs = compile_programs(plan, handle.job_id, first)
+    running = {p.gateway_id for p in handle.processes()}
+    for gateway_id, program in programs.items():
+        if gateway_id in running:
+            continue
+        directory = issue_gateway_identity(handle.path, handle.job_id, gateway_id)
+        process = await asyncio.to_thread(
+            start_gateway, placement, gateway_id, program.region, directory,
+            memory_mb=options.memory_mb, idle_timeout_s=options.idle_timeout_s,
+        )  # fmt: skip
+        handle.gateways.append(process.to_dict())
+        record_gateways(handle)
+    request = CopyRequest.from_dict(handle.request)
+    docs = _programs_for(programs, handle, placement, request, StoreCredentials(), handle.destinations, options,
+                         partitions(plan, first))  # fmt: skip
+    urls = {p.gateway_id: p.control_url for p in handle.processes()}
+    for gateway_id in sorted(docs, key=lambda g: docs[g]["reads"]):  # receivers first, the source last
+        doc = docs[gateway_id]
+        if gateway_id in running:
+            await client.reroute(urls[gateway_id], {k: doc[k] for k in ("hops", "weights", "connections", "peers")}
+                                 | {"partition_regions": doc.get("partition_regions", {})})  # fmt: skip
+        else:
+            doc.pop("store", None)
+            await client.load(urls[gateway_id], doc)
+    handle.plan = plan.to_dict()
+    (handle.path / "plan.json").write_text(json.dumps(handle.plan))
+
+
 def _silent_message(gateway_id: str, region_of: dict[str, str]) -> str:
     return f"gateway {gateway_id} in {region_of[gateway_id]} stopped answering (killed, or its VM is gone)"
 
@@ -532,7 +636,9 @@ def progress_line(handle: OverlayHandle, state: _WatchState) -> str:
     )
 
 
-def _outcome(handle: OverlayHandle, state: _WatchState, status: str, message: str = "") -> OverlayOutcome:
+def _outcome(
+    handle: OverlayHandle, state: _WatchState, status: str, message: str = "", replanner: Replanner | None = None
+) -> OverlayOutcome:
     edges: dict[str, dict[str, Any]] = {}
     gateways: dict[str, dict[str, Any]] = {}
     for gateway_id, report in state.reports.items():
@@ -549,7 +655,8 @@ def _outcome(handle: OverlayHandle, state: _WatchState, status: str, message: st
     seconds = now - (handle.submitted_at or handle.started_at)
     for entry in edges.values():
         entry["mbit_per_s"] = 8 * entry["bytes"] / seconds / 1e6 if seconds > 0 else 0.0
-    return OverlayOutcome(status, message, state.results, edges, gateways, seconds, now - handle.started_at)
+    switches = [asdict(s) for s in replanner.switches] if replanner is not None else []
+    return OverlayOutcome(status, message, state.results, edges, gateways, seconds, now - handle.started_at, switches)
 
 
 # -- finish and teardown ------------------------------------------------------------------------
@@ -630,6 +737,11 @@ def teardown(handle: OverlayHandle, *, aborted: bool = True, credentials: StoreC
     Idempotent and safe to call from anywhere (worker, trigger, on_kill, CLI).
     """
     processes = handle.processes()
+    recorded = handle.path / "gateways.json"
+    if recorded.exists():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            known = {p.gateway_id for p in processes}
+            processes += [GatewayProcess(**g) for g in json.loads(recorded.read_text()) if g["gateway_id"] not in known]
     if handle.path.exists() and processes:
         with contextlib.suppress(Exception):
             asyncio.run(_stop_all(handle, processes))

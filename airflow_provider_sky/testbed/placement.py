@@ -63,6 +63,9 @@ class TestbedPlacement:
     def store_endpoint(self, region: str, scheme: str) -> str | None:
         return self.endpoints.get(region, {}).get(scheme)
 
+    def to_doc(self) -> dict[str, Any]:
+        return {"kind": self.name, "layout": self.layout, "endpoints": self.endpoints}
+
 
 def find_placement(regions: Iterable[str], endpoints: dict[str, dict[str, str]] | None = None) -> TestbedPlacement:
     """The live testbed holding every one of ``regions``; a clear error when there is none."""

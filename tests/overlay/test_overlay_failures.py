@@ -93,7 +93,7 @@ def test_a_destination_killed_mid_transfer_fails_clearly_leaves_no_partial_objec
         raise
     assert outcome.status == "failed"
     assert "local-tb-dst-0 in local:tb-dst stopped answering" in outcome.message
-    with pytest.raises(runner.OverlayFailed, match="stopped answering.*no partial object was kept"):
+    with pytest.raises(runner.OverlayFailed, match=r"stopped answering.*no partial object was kept"):
         runner.finish(handle, outcome)
     # No partial object: the big file is absent (its hidden temp file gone too); what is there is whole.
     left = {str(p.relative_to(dst)) for p in dst.rglob("*")} if dst.exists() else set()

@@ -47,14 +47,13 @@ def _progress(job_dir: Path, process: GatewayProcess) -> dict:
 def _try_tls(port: int, context: ssl.SSLContext) -> bool:
     """True when the gateway accepted the TLS session and kept it open for a frame."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with context.wrap_socket(raw) as sock:
-                sock.sendall(b"SKY1" + b"\0" * 64)
-                sock.settimeout(2)
-                try:
-                    return sock.recv(1) != b""
-                except TimeoutError:
-                    return True  # still open: it would have read our frame
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw) as sock:
+            sock.sendall(b"SKY1" + b"\0" * 64)
+            sock.settimeout(2)
+            try:
+                return sock.recv(1) != b""
+            except TimeoutError:
+                return True  # still open: it would have read our frame
     except (ssl.SSLError, OSError):
         return False
 
@@ -89,9 +88,9 @@ def test_a_control_request_without_the_token_is_refused(lone_gateway, tmp_path: 
     job_dir, process = lone_gateway
 
     async def call(headers: dict[str, str]) -> tuple[int, str]:
-        async with aiohttp.ClientSession(headers=headers) as session:
-            async with session.post(f"{process.control_url}/stop", ssl=client_context(job_dir / "runner")) as resp:
-                return resp.status, await resp.text()
+        url, context = f"{process.control_url}/stop", client_context(job_dir / "runner")
+        async with aiohttp.ClientSession(headers=headers) as session, session.post(url, ssl=context) as resp:
+            return resp.status, await resp.text()
 
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
         status, body = asyncio.run(call(headers))
