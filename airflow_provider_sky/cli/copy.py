@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import Any
 
+from airflow_provider_sky.cli.overlay_args import add_overlay_arguments, run_with_overlay, wants_overlay
 from airflow_provider_sky.credentials import (
     AwsCredentials,
     AzureCredentials,
@@ -81,6 +82,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="an empty source is not an error (sync --delete then empties DST)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    add_overlay_arguments(parser)
     creds = parser.add_argument_group("credentials (default: environment, then each SDK's default chain)")
     creds.add_argument(
         "--s3-endpoint-url",
@@ -183,14 +185,20 @@ def _run(args: argparse.Namespace) -> int:
         allow_empty_source=args.allow_empty_source,
     )
     credentials = credentials_from_args(args)
-    sink = TerminalProgress(show_actions=args.dry_run, show_progress=not (args.no_progress or args.dry_run))
-    try:
-        summary = run_copy(request, credentials, progress=sink, cancel=threading.Event())
-    finally:
-        sink.close()
+    summary, overlay = None, {"used": False, "reason": "no --source-region" if args.overlay != "never" else "never"}
+    if wants_overlay(args):
+        summary, overlay = run_with_overlay(args, request, credentials)
+    if summary is None:
+        sink = TerminalProgress(show_actions=args.dry_run, show_progress=not (args.no_progress or args.dry_run))
+        try:
+            summary = run_copy(request, credentials, progress=sink, cancel=threading.Event())
+        finally:
+            sink.close()
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
+        print(json.dumps(summary.to_dict() | {"overlay": overlay}, indent=2))
         return 0
+    if overlay["used"]:
+        print(f"through gateways ({overlay['reason']}): {overlay['route']}", file=sys.stderr)
     verb = "would copy" if request.dry_run else "copied"
     for dest in summary.destinations:
         rate = f", {human_bytes(dest.throughput)}/s" if not request.dry_run and dest.seconds > 0 else ""

@@ -57,7 +57,7 @@ class SkyPlannerHook(BaseHook):
                 self._defaults = {key: value for key, value in extra.items() if value not in (None, "")}
         return self._defaults
 
-    def _rules(self, given: Iterable[str] | None, key: str) -> Iterable[str] | None:
+    def rules(self, given: Iterable[str] | None, key: str) -> Iterable[str] | None:
         if given is not None:
             return given
         value = self.connection_defaults().get(key)
@@ -93,8 +93,8 @@ class SkyPlannerHook(BaseHook):
             destination,
             throughput_goal_gbps=throughput_goal_gbps,
             budget_usd_per_gb=budget_usd_per_gb,
-            deny_regions=self._rules(deny_regions, "deny_regions"),
-            allow_regions=self._rules(allow_regions, "allow_regions"),
+            deny_regions=self.rules(deny_regions, "deny_regions"),
+            allow_regions=self.rules(allow_regions, "allow_regions"),
         )
 
     def plan_multicast(
@@ -111,8 +111,8 @@ class SkyPlannerHook(BaseHook):
             source,
             destinations,
             throughput_goal_gbps=throughput_goal_gbps,
-            deny_regions=self._rules(deny_regions, "deny_regions"),
-            allow_regions=self._rules(allow_regions, "allow_regions"),
+            deny_regions=self.rules(deny_regions, "deny_regions"),
+            allow_regions=self.rules(allow_regions, "allow_regions"),
         )
 
     def pareto(
@@ -129,6 +129,6 @@ class SkyPlannerHook(BaseHook):
             source,
             destination,
             points=points,
-            deny_regions=self._rules(deny_regions, "deny_regions"),
-            allow_regions=self._rules(allow_regions, "allow_regions"),
+            deny_regions=self.rules(deny_regions, "deny_regions"),
+            allow_regions=self.rules(allow_regions, "allow_regions"),
         )

@@ -43,8 +43,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_sky.hooks.planner import SkyPlannerHook
-    from airflow_provider_sky.overlay.runner import OverlayHandle, OverlayOptions, PreparedCopy
-    from airflow_provider_sky.planner.plan import TransferPlan
+    from airflow_provider_sky.overlay.runner import OverlayHandle
 
 
 class SkyTransferOperator(BaseOperator):
@@ -191,19 +190,14 @@ class SkyTransferOperator(BaseOperator):
         return None, budget
 
     def _regions(self, request: CopyRequest) -> tuple[str, dict[str, str]] | None:
-        """The grid regions of the source and of each destination, when given."""
+        """The grid regions of the source and of each destination (in order), when given."""
         if not self.source_region:
             return None
         given = parse_list("destination_region", self.destination_region) or []
-        if len(given) != len(request.destinations):
-            raise SkyUserError(
-                f"{len(request.destinations)} destination(s) but {len(given)} destination_region(s)",
-                "give one destination_region per destination, in the same order",
-            )
-        regions = {str(parse_uri(d)): r for d, r in zip(request.destinations, given, strict=True)}
-        if len(set(regions.values())) != len(regions):
-            raise SkyUserError("Two destinations are in the same region", "copy to one of them, or plan them apart")
-        return str(self.source_region), regions
+        from airflow_provider_sky.overlay.session import check_regions
+
+        check_regions(request, given)
+        return str(self.source_region), {str(parse_uri(d)): r for d, r in zip(request.destinations, given, strict=True)}
 
     def _planner_hook(self) -> SkyPlannerHook:
         from airflow_provider_sky.hooks.planner import SkyPlannerHook
@@ -249,47 +243,36 @@ class SkyTransferOperator(BaseOperator):
         destination_regions: dict[str, str],
     ) -> dict[str, Any]:  # fmt: skip
         from airflow_provider_sky.overlay import runner
-        from airflow_provider_sky.overlay.decide import STARTUP_S, decide
+        from airflow_provider_sky.overlay.session import OverlaySettings, start_overlay
 
         goal, budget = self._goal()
         planner = self._planner_hook()
-        deny = parse_list("deny_regions", self.deny_regions)
-        allow = parse_list("allow_regions", self.allow_regions)
-        dests = list(destination_regions.values())
-        plan = planner.plan_transfer(source_region, dests if len(dests) > 1 else dests[0], throughput_goal_gbps=goal,
-                                     budget_usd_per_gb=budget, deny_regions=deny, allow_regions=allow)  # fmt: skip
-        self.log.info("Plan:\n%s", plan.explain())
-        hook = self._hook()
+        memory = parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True)
+        cloud = parse_choice("gateway_cloud", self.gateway_cloud, ("local", "testbed")) if self.gateway_cloud else None
+        settings = OverlaySettings(
+            source_region, destination_regions, mode, goal, budget,
+            planner.rules(parse_list("deny_regions", self.deny_regions), "deny_regions"),
+            planner.rules(parse_list("allow_regions", self.allow_regions), "allow_regions"),
+            cloud, compression, int(memory), self.progress_interval_s,
+        )  # fmt: skip
         uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
-        credentials = hook.get_credentials(uris)
-        prepared = runner.prepare(request, destination_regions, credentials)
-        cloud = self._gateway_cloud(plan)
-        decision = decide(mode, plan, planner.get_conn().grid, prepared.volume_bytes, STARTUP_S.get(cloud, 90.0))
-        if not decision.use_gateways:
-            return self._direct(context, request, {"used": False, "reason": decision.reason, "plan": plan.to_dict()})
-        self.log.info("Gateway overlay (%s) on %s", decision.reason, cloud)
-        options = self._options(compression, prepared, credentials)
-        from airflow_provider_sky.overlay.replan import ReplanSpec
-
-        replan = None
-        if len(dests) == 1:
-            replan = ReplanSpec(goal, budget, deny, allow).to_dict()
-        handle = runner.launch(prepared, plan, self._placement(cloud, plan), credentials, options, replan=replan,
-                               grid=planner.get_conn().grid.to_dict())  # fmt: skip
-        self._handle = handle
+        credentials = self._hook().get_credentials(uris)
+        started = start_overlay(request, settings, planner.get_conn(), credentials, self.log.info)
+        if started.handle is None:
+            why = {"used": False, "reason": started.decision.reason, "plan": started.plan.to_dict()}
+            return self._direct(context, request, why)
+        handle = self._handle = started.handle
         SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
-        state = {"reason": decision.reason}
+        state = {"reason": started.decision.reason}
         timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
-        deadline = time.time() + timeout if timeout else None
         if self.deferrable:
             from airflow_provider_sky.triggers.transfer import SkyTransferTrigger
 
-            self.defer(
-                trigger=SkyTransferTrigger(handle=handle.to_dict(), deadline=deadline,
-                                           cancel_on_kill=parse_bool("cancel_on_kill", self.cancel_on_kill),
-                                           state=state),
-                method_name="execute_complete",
-            )
+            trigger = SkyTransferTrigger(
+                handle=handle.to_dict(), deadline=time.time() + timeout if timeout else None,
+                cancel_on_kill=parse_bool("cancel_on_kill", self.cancel_on_kill), state=state,
+            )  # fmt: skip
+            self.defer(trigger=trigger, method_name="execute_complete")
         try:
             outcome = asyncio.run(runner.watch(handle, log_line=self.log.info, cancel=self._cancel.is_set,
                                                timeout_s=timeout))  # fmt: skip
@@ -298,33 +281,6 @@ class SkyTransferOperator(BaseOperator):
             raise
         event = {"status": outcome.status, "outcome": outcome.to_dict(), "handle": handle.to_dict(), "state": state}
         return self.execute_complete(context, event)
-
-    def _gateway_cloud(self, plan: TransferPlan) -> str:
-        from airflow_provider_sky.overlay.decide import gateway_cloud_for
-        from airflow_provider_sky.testbed.sweep import live_layouts
-
-        regions = set(plan.vms)
-        held = next((set(lay["namespaces"]) for lay in live_layouts() if regions <= set(lay["namespaces"])), None)
-        cloud = parse_choice("gateway_cloud", self.gateway_cloud, ("local", "testbed")) if self.gateway_cloud else None
-        return gateway_cloud_for(cloud, regions, held)
-
-    def _placement(self, cloud: str, plan: TransferPlan) -> Any:
-        from airflow_provider_sky.overlay.fleet import LoopbackPlacement
-
-        if cloud == "testbed":
-            from airflow_provider_sky.testbed.placement import find_placement
-
-            return find_placement(plan.vms)
-        return LoopbackPlacement()
-
-    def _options(self, compression: str, prepared: PreparedCopy, credentials: Any) -> OverlayOptions:
-        from airflow_provider_sky.overlay.compression import choose_compression
-        from airflow_provider_sky.overlay.runner import OverlayOptions
-
-        memory = parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True)
-        chosen = choose_compression(compression, prepared, credentials)
-        self.log.info("Compression: %s", chosen)
-        return OverlayOptions(compression=chosen, memory_mb=int(memory), log_interval_s=self.progress_interval_s)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Verify every destination, delete extras if asked, tear down, and report."""
