@@ -3,10 +3,21 @@
 Start with :class:`~airflow_provider_sky.planner.api.Planner`; the grid loader is
 :func:`~airflow_provider_sky.planner.data.load_grid` and plans are
 :class:`~airflow_provider_sky.planner.plan.TransferPlan`. See docs/planner.md.
+
+The names are loaded on first use: importing ``planner.plan`` (a gateway reading a plan, the
+CLI parsing one) must not pay for the solver stack (cvxpy, ~3 s here).
 """
 
-from airflow_provider_sky.planner.api import Planner
-from airflow_provider_sky.planner.data import RegionGrid, load_grid
-from airflow_provider_sky.planner.plan import TransferPlan
+from __future__ import annotations
 
+import importlib
+from typing import Any
+
+_WHERE = {"Planner": "api", "RegionGrid": "data", "load_grid": "data", "TransferPlan": "plan"}
 __all__ = ["Planner", "RegionGrid", "TransferPlan", "load_grid"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
