@@ -35,8 +35,9 @@ def add_overlay_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-instances-per-region", default=None, help="gateway VMs a region may run")
     group.add_argument("--deny", action="append", default=None, help="region glob the data must not transit")
     group.add_argument("--allow", action="append", default=None, help="only regions matching these globs")
-    group.add_argument("--gateway-cloud", choices=("local", "testbed"), default=None,
-                       help="where gateways run (default: a live testbed holding the regions, else local)")
+    group.add_argument("--gateway-cloud", choices=("local", "testbed", "process"), default=None,
+                       help="where gateways run: local sshd VMs, testbed namespaces or plain processes "
+                            "(default: a live testbed holding the regions, else local)")
     group.add_argument("--compression", choices=("auto", "zstd", "off"), default="auto")
     group.add_argument("--gateway-memory", default="256", help="MiB of chunks in flight per gateway (256)")  # fmt: skip
 

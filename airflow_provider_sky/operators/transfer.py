@@ -66,8 +66,9 @@ class SkyTransferOperator(BaseOperator):
     :param source_region / destination_region: the grid regions the stores are in (one region,
         or for several destinations a list in their order); needed for the overlay.
     :param overlay: "auto", "always" or "never" (the direct path in the worker).
-    :param gateway_cloud: where gateways run: "local" (processes on this machine), "testbed" (a
-        live network-namespace testbed); default: the testbed holding the plan's regions, else local.
+    :param gateway_cloud: where gateways run: "local" (VMs of the embedded local cloud, started
+        over SSH), "testbed" (a live network-namespace testbed), "process" (plain processes on this
+        machine); default: the testbed holding the plan's regions, else local.
     :param compression: "auto" (zstd when a sample of the data compresses), "zstd" or "off".
     :param deferrable: wait for the gateways in the triggerer (no worker slot held).
     :param cancel_on_kill: stop the gateways when the task is killed while deferred.
@@ -206,6 +207,13 @@ class SkyTransferOperator(BaseOperator):
                                       maximum=1000, integer=True)  # fmt: skip
         return SkyPlannerHook(grid=self.grid, max_instances_per_region=limit, sky_conn_id=self.sky_conn_id)
 
+    def _tags(self, context: Context) -> dict[str, str]:
+        """DAG, run and task on every gateway VM, so the janitor can tell when its run is over."""
+        from airflow_provider_sky.launch.backends.base import TAG_DAG, TAG_RUN, TAG_TASK
+
+        ti = context["ti"]
+        return {TAG_DAG: ti.dag_id, TAG_RUN: ti.run_id, TAG_TASK: ti.task_id}
+
     def _hook(self) -> SkyTransferHook:
         return SkyTransferHook(self.aws_conn_id, self.gcp_conn_id, self.azure_conn_id)
 
@@ -243,17 +251,18 @@ class SkyTransferOperator(BaseOperator):
         destination_regions: dict[str, str],
     ) -> dict[str, Any]:  # fmt: skip
         from airflow_provider_sky.overlay import runner
+        from airflow_provider_sky.overlay.decide import GATEWAY_CLOUDS
         from airflow_provider_sky.overlay.session import OverlaySettings, start_overlay
 
         goal, budget = self._goal()
         planner = self._planner_hook()
         memory = parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True)
-        cloud = parse_choice("gateway_cloud", self.gateway_cloud, ("local", "testbed")) if self.gateway_cloud else None
+        cloud = parse_choice("gateway_cloud", self.gateway_cloud, GATEWAY_CLOUDS) if self.gateway_cloud else None
         settings = OverlaySettings(
             source_region, destination_regions, mode, goal, budget,
             planner.rules(parse_list("deny_regions", self.deny_regions), "deny_regions"),
             planner.rules(parse_list("allow_regions", self.allow_regions), "allow_regions"),
-            cloud, compression, int(memory), self.progress_interval_s,
+            cloud, compression, int(memory), self.progress_interval_s, tags=self._tags(context),
         )  # fmt: skip
         uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
         credentials = self._hook().get_credentials(uris)

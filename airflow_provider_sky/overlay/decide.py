@@ -20,8 +20,8 @@ from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.planner.data import RegionGrid
 from airflow_provider_sky.planner.plan import TransferPlan
 
-STARTUP_S = {"local": 3.0, "testbed": 3.0, "aws": 90.0, "gcp": 90.0, "azure": 120.0}
-GATEWAY_CLOUDS = ("local", "testbed")  # where gateways can run today (clouds: see docs/overlay.md)
+STARTUP_S = {"process": 2.0, "local": 3.0, "testbed": 3.0, "aws": 90.0, "gcp": 90.0, "azure": 120.0}
+GATEWAY_CLOUDS = ("local", "testbed", "process")  # where gateways can run today (clouds: docs/overlay.md)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def decide(mode: str, plan: TransferPlan, grid: RegionGrid, volume_bytes: int, s
 
 
 def gateway_cloud_for(requested: str | None, regions: Iterable[str], testbed_regions: set[str] | None) -> str:
-    """``gateway_cloud`` as given, or: the live testbed that holds the regions, else local processes."""
+    """``gateway_cloud`` as given, or: the live testbed that holds the regions, else local VMs."""
     regions = set(regions)
     if requested:
         return requested

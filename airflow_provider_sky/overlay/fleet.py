@@ -29,27 +29,27 @@ READY_TIMEOUT_S = 20.0
 
 
 class Placement(Protocol):
+    """Where gateways run: starts them, says how they reach each other, releases them."""
+
     name: str
 
-    def to_doc(self) -> dict[str, Any]: ...
-
-    def spawn(self, region: str, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]: ...
-
-    def control_host(self, region: str) -> str: ...
+    def start_gateway(
+        self, gateway_id: str, region: str, directory: Path, *, memory_mb: int, idle_timeout_s: float
+    ) -> GatewayProcess: ...
 
     def data_host(self, from_region: str, to_region: str) -> str: ...
 
-    def bind_host(self, region: str) -> str: ...
-
     def store_endpoint(self, region: str, scheme: str) -> str | None: ...
 
+    def release(self, processes: list[GatewayProcess]) -> None: ...
 
-@dataclass
-class LoopbackPlacement:
-    """Every gateway a local process on 127.0.0.1: for tests, `airflow-sky` without clouds, benchmarks."""
+    def to_doc(self) -> dict[str, Any]: ...
 
-    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> scheme -> URL
-    name: str = "loopback"
+
+class ProcessPlacement:
+    """Gateways as processes started by ``spawn`` (subclasses say where and how they are reached)."""
+
+    name = "process"
 
     def spawn(self, region: str, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, **popen)
@@ -57,10 +57,28 @@ class LoopbackPlacement:
     def control_host(self, region: str) -> str:
         return "127.0.0.1"
 
-    def data_host(self, from_region: str, to_region: str) -> str:
+    def bind_host(self, region: str) -> str:
         return "127.0.0.1"
 
-    def bind_host(self, region: str) -> str:
+    def start_gateway(
+        self, gateway_id: str, region: str, directory: Path, *, memory_mb: int, idle_timeout_s: float
+    ) -> GatewayProcess:
+        return start_gateway(self, gateway_id, region, directory, memory_mb=memory_mb, idle_timeout_s=idle_timeout_s)
+
+    def release(self, processes: list[GatewayProcess]) -> None:
+        for process in processes:
+            if gateway_alive(process.pid, process.gateway_id):
+                kill_gateway(process.pid, process.gateway_id)
+
+
+@dataclass
+class LoopbackPlacement(ProcessPlacement):
+    """Every gateway a local process on 127.0.0.1: for tests, `airflow-sky` without clouds, benchmarks."""
+
+    endpoints: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> scheme -> URL
+    name: str = "loopback"
+
+    def data_host(self, from_region: str, to_region: str) -> str:
         return "127.0.0.1"
 
     def store_endpoint(self, region: str, scheme: str) -> str | None:
@@ -76,6 +94,10 @@ def placement_from_doc(doc: dict[str, Any]) -> Placement:
         from airflow_provider_sky.testbed.placement import TestbedPlacement
 
         return TestbedPlacement(doc["layout"], doc.get("endpoints", {}))
+    if doc.get("kind") == "vm":
+        from airflow_provider_sky.overlay.vms import VmPlacement
+
+        return VmPlacement(doc.get("tags", {}), doc.get("options", {}))
     return LoopbackPlacement(doc.get("endpoints", {}))
 
 
@@ -89,6 +111,8 @@ class GatewayProcess:
     data_port: int
     pid: int
     started_at: float
+    host: str = ""  # its own address, when peers dial it there (VMs); "" when the placement says
+    cluster: str = ""  # the compute cluster it runs on (VM placements)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +126,7 @@ def gateway_argv(gateway_id: str, directory: Path, control: str, data: str, memo
 
 
 def start_gateway(
-    placement: Placement, gateway_id: str, region: str, directory: Path, *, memory_mb: int, idle_timeout_s: float
+    placement: ProcessPlacement, gateway_id: str, region: str, directory: Path, *, memory_mb: int, idle_timeout_s: float
 ) -> GatewayProcess:
     """Start one gateway process and wait for its ready line (ports it bound)."""
     control_host = placement.control_host(region)

@@ -43,9 +43,7 @@ from airflow_provider_sky.overlay.fleet import (
     GatewayProcess,
     Placement,
     gateway_alive,
-    kill_gateway,
     placement_from_doc,
-    start_gateway,
 )
 from airflow_provider_sky.overlay.replan import Replanner, ReplanSpec, maybe_replan
 from airflow_provider_sky.planner.plan import TransferPlan
@@ -273,8 +271,8 @@ def _start_all(
     """Start every gateway at once (each takes a second or two to import and bind)."""
 
     def one(gateway_id: str) -> GatewayProcess:
-        return start_gateway(
-            placement, gateway_id, programs[gateway_id].region, handle.path / "gateways" / gateway_id,
+        return placement.start_gateway(
+            gateway_id, programs[gateway_id].region, handle.path / "gateways" / gateway_id,
             memory_mb=options.memory_mb, idle_timeout_s=options.idle_timeout_s,
         )  # fmt: skip
 
@@ -389,7 +387,7 @@ def _programs_for(
     out = {}
     for gateway_id, program in programs.items():
         program.peers = {
-            n: [f"{placement.data_host(program.region, n)}:{p.data_port}" for p in by_region[n]]
+            n: [f"{p.host or placement.data_host(program.region, n)}:{p.data_port}" for p in by_region[n]]
             for n in program.connections
         }
         uri = request.source if program.reads else uri_of_region.get(program.region)
@@ -594,7 +592,7 @@ async def _apply_plan(
             continue
         directory = issue_gateway_identity(handle.path, handle.job_id, gateway_id)
         process = await asyncio.to_thread(
-            start_gateway, placement, gateway_id, program.region, directory,
+            placement.start_gateway, gateway_id, program.region, directory,
             memory_mb=options.memory_mb, idle_timeout_s=options.idle_timeout_s,
         )  # fmt: skip
         handle.gateways.append(process.to_dict())
@@ -745,9 +743,7 @@ def teardown(handle: OverlayHandle, *, aborted: bool = True, credentials: StoreC
     if handle.path.exists() and processes:
         with contextlib.suppress(Exception):
             asyncio.run(_stop_all(handle, processes))
-    for process in processes:
-        if gateway_alive(process.pid, process.gateway_id):
-            kill_gateway(process.pid, process.gateway_id)
+    placement_from_doc(handle.placement_doc).release(processes)
     if aborted:
         _abort_destination_uploads(handle, credentials)
     shutil.rmtree(handle.path, ignore_errors=True)

@@ -9,7 +9,7 @@ triggerer or the CLI) and finishes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_sky.credentials import StoreCredentials
@@ -40,6 +40,7 @@ class OverlaySettings:
     memory_mb: int = 256
     log_interval_s: float = 10.0
     replan: bool = True
+    tags: dict[str, str] = field(default_factory=dict)  # DAG/run/task tags for gateway VMs
 
 
 @dataclass
@@ -73,11 +74,17 @@ def plan_for(planner: Planner, settings: OverlaySettings) -> TransferPlan:
     )  # fmt: skip
 
 
-def placement_for(cloud: str, plan: TransferPlan) -> Placement:
+def placement_for(cloud: str, plan: TransferPlan, tags: dict[str, str] | None = None) -> Placement:
+    """testbed: namespaces of a live testbed; local: sshd VMs of the local compute backend; process:
+    plain processes on this machine."""
     if cloud == "testbed":
         from airflow_provider_sky.testbed.placement import find_placement
 
         return find_placement(plan.vms)
+    if cloud == "local":
+        from airflow_provider_sky.overlay.vms import VmPlacement
+
+        return VmPlacement(dict(tags or {}))
     return LoopbackPlacement()
 
 
@@ -119,6 +126,7 @@ def start_overlay(
     if settings.replan and len(settings.destination_regions) == 1:
         replan = ReplanSpec(settings.goal_gbps, settings.budget_usd_per_gb, settings.deny_regions,
                             settings.allow_regions).to_dict()  # fmt: skip
-    handle = runner.launch(prepared, plan, placement_for(cloud, plan), credentials, options, replan=replan,
+    placement = placement_for(cloud, plan, settings.tags)
+    handle = runner.launch(prepared, plan, placement, credentials, options, replan=replan,
                            grid=planner.grid.to_dict())  # fmt: skip
     return Started(plan, decision, handle, cloud, compression)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.overlay.fleet import ProcessPlacement
 from airflow_provider_sky.testbed.sweep import live_layouts
 
 
 @dataclass
-class TestbedPlacement:
+class TestbedPlacement(ProcessPlacement):
     """The overlay runner's Placement for one testbed layout."""
 
     __test__ = False  # not a pytest test class

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
+from tests.launch.conftest import sshd_available  # noqa: F401 - fixture shared with the launch tests
 from tests.testbed.conftest import make_testbed, netns_ready  # noqa: F401 - fixtures shared with the testbed tests
 
 
