@@ -1,0 +1,86 @@
+"""The operator's overlay paths outside a DAG run: strict parsing, on_kill, timeouts, the budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.overlay import runner
+from airflow_provider_sky.overlay.fleet import LoopbackPlacement
+from airflow_provider_sky.transfer.request import CopyRequest
+from tests.overlay.conftest import gateway_processes, triangle_plan, write_tree
+
+
+def _operator(**kwargs):
+    from airflow_provider_sky.operators.transfer import SkyTransferOperator
+
+    return SkyTransferOperator(task_id="t", source="file:///tmp/a/", destination="file:///tmp/b/", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"delete": "False", "mode": "sync"}, None),  # a rendered "False" is false, not true
+        ({"delete": "maybe"}, "delete='maybe' is not a boolean"),
+        ({"chunk_size_mb": "0"}, "chunk_size_mb='0' is out of range"),
+        ({"concurrency": "8.5"}, "concurrency='8.5' is not an integer"),
+        ({"mode": "copy"}, "mode='copy' is not one of cp, sync"),
+    ],
+)
+def test_rendered_arguments_are_parsed_strictly(kwargs: dict, message: str | None) -> None:
+    op = _operator(**kwargs)
+    if message is None:
+        assert op.build_request().delete is False
+        return
+    with pytest.raises(SkyUserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        op.build_request()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"objective": "speed"}, "objective='speed' is not one of cost, throughput"),
+        ({"objective": "throughput"}, "objective='throughput' needs a cost budget"),
+        ({"throughput_goal_gbps": "inf"}, "throughput_goal_gbps='inf' is not finite"),
+        ({"throughput_goal_gbps": "0"}, "throughput_goal_gbps='0' is out of range"),
+    ],
+)
+def test_bad_planner_arguments_name_the_argument(kwargs: dict, message: str) -> None:
+    with pytest.raises(SkyUserError, match=message):
+        _operator(**kwargs)._goal()
+
+
+def test_on_kill_before_deferral_stops_the_gateways_this_try_started(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tree(src, {"x": 100})
+    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/")
+    handle = runner.start(request, triangle_plan(), {f"file://{dst}/": "local:tb-dst"}, LoopbackPlacement())
+    op = _operator()
+    op._handle = handle
+    op.on_kill()
+    assert not [p for p in gateway_processes() if handle.job_id in " ".join(p.cmdline())]
+    assert not handle.path.exists()
+
+
+def test_a_transfer_past_its_deadline_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tree(src, {f"f{i}": 200_000 for i in range(50)})
+    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/")
+    with pytest.raises(runner.OverlayFailed, match="did not finish within 0 s"):
+        runner.run_overlay(request, triangle_plan(), {f"file://{dst}/": "local:tb-dst"}, LoopbackPlacement(),
+                           timeout_s=0.0)  # fmt: skip
+    assert not [p.name for p in dst.rglob("*") if p.name.startswith(".")]  # no hidden partial files
+
+
+def test_bytes_in_flight_stay_within_each_gateways_budget(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tree(src, {"big.bin": 60 * 1024 * 1024})
+    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/", chunk_size=5 * 1024 * 1024,
+                                multipart_threshold=5 * 1024 * 1024)  # fmt: skip
+    options = runner.OverlayOptions(memory_mb=16)
+    _, _, outcome = runner.run_overlay(request, triangle_plan(), {f"file://{dst}/": "local:tb-dst"},
+                                       LoopbackPlacement(), options=options, timeout_s=60)  # fmt: skip
+    for gateway in outcome.gateways.values():
+        assert 0 < gateway["budget_peak"] <= gateway["budget_limit"] == 16 * 1024 * 1024
