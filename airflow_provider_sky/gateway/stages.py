@@ -78,6 +78,29 @@ class Delivery:
         return Delivery(frame, self.done, consumers)
 
 
+def wait_to_queue(
+    target: queue.Queue[Delivery],
+    delivery: Delivery,
+    stopping: Callable[[], bool],
+    halted: Callable[[], bool] = lambda: False,
+) -> bool:
+    """Queue ``delivery``, waiting while ``target`` is full: this wait is the backpressure.
+
+    False when ``halted`` says the consumer is gone (the caller keeps the delivery); a stopping
+    gateway drops it (its bytes go back to the budget) and counts as queued.
+    """
+    while True:
+        if halted():
+            return False
+        try:
+            target.put(delivery, timeout=0.1)
+            return True
+        except queue.Full:
+            if stopping():
+                delivery.done()
+                return True
+
+
 @dataclass
 class EdgeStats:
     """Bytes sent to one next-hop region, and a rate over the last few seconds."""
@@ -147,17 +170,8 @@ class SendStage:
 
     def put(self, delivery: Delivery) -> None:
         """Queue a frame, waiting while the edge is busy (this is the backpressure)."""
-        while True:
-            if not self.stats.alive:
-                self._on_dead(self, delivery)
-                return
-            try:
-                self.queue.put(delivery, timeout=0.1)
-                return
-            except queue.Full:
-                if self._stopping():
-                    delivery.done()
-                    return
+        if not wait_to_queue(self.queue, delivery, self._stopping, halted=lambda: not self.stats.alive):
+            self._on_dead(self, delivery)
 
     def _dial(self, index: int) -> ssl.SSLSocket:
         host, port = self.addresses[index % len(self.addresses)].rsplit(":", 1)
@@ -384,14 +398,7 @@ class WriteStage:
             delivery.done()
             self._on_written(delivery.frame)
             return
-        while True:
-            try:
-                self.queue.put(delivery, timeout=0.1)
-                return
-            except queue.Full:
-                if self._stopping():
-                    delivery.done()
-                    return
+        wait_to_queue(self.queue, delivery, self._stopping)
 
     def _work(self) -> None:
         while not self._stopping():
