@@ -249,7 +249,9 @@ class Gateway:
                 "refused_peers": self.receive.refused_peers,
                 "budget": {"limit": self.budget.limit, "used": self.budget.used, "peak": self.budget.peak},
                 "rss_bytes": psutil.Process().memory_info().rss,
+                "rss_peak_bytes": _peak_rss(),
                 "cpu_seconds": sum(psutil.Process().cpu_times()[:2]),
+                "cpu_by_stage": _cpu_by_stage(),
                 "uptime_s": time.monotonic() - self.started,
                 "acks": acks,
                 "acks_next": acks_from + len(acks),
@@ -405,6 +407,29 @@ class Gateway:
     def _on_object(self, written: WrittenObject) -> None:
         with self._lock:
             self._results.append(written)
+
+
+def _peak_rss() -> int:
+    """The process's RSS high-water mark (VmHWM), 0 where /proc does not say."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_by_stage() -> dict[str, float]:
+    """CPU seconds per kind of thread (read, send, receive, write, control...), for profiling."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for thread in psutil.Process().threads():
+        name = names.get(thread.id, "other")
+        kind = name.split("-", 1)[0] if name != "MainThread" else "control"
+        out[kind] = round(out.get(kind, 0.0) + thread.user_time + thread.system_time, 3)
+    return out
 
 
 def _info(manifest: ObjectManifest) -> Any:

@@ -299,12 +299,15 @@ class ReceiveStage:
                 if head is None:
                     return
                 frame, length = head
-                self._budget.acquire(length, self._stopping)
+                # Twice the payload while it lands: the socket fills a buffer that is then copied
+                # into the read-only bytes the CRC32C and store SDKs take (see recv_payload).
+                self._budget.acquire(2 * length, self._stopping)
                 try:
                     recv_payload(sock, frame, length)
                 except BaseException:
-                    self._budget.release(length)
+                    self._budget.release(2 * length)
                     raise
+                self._budget.release(length)
                 with self._lock:
                     self.bytes_received += length
                 self._on_frame(frame, length)
@@ -349,7 +352,10 @@ class WrittenObject:
 def decompress(frame: Frame) -> bytes | bytearray:
     """The chunk's raw bytes, checked against the CRC32C taken when they were read."""
     data = frame.payload
-    if frame.compressed:
+    if not frame.compressed:  # the wire bytes are the raw bytes, and the receiver checked their CRC
+        if len(data) == frame.raw_length and frame.raw_crc32c == frame.wire_crc32c:
+            return data
+    else:
         import zstandard
 
         data = zstandard.ZstdDecompressor().decompress(bytes(data), max_output_size=frame.raw_length)

@@ -646,8 +646,10 @@ def _outcome(
             entry["connections"] += edge["connections"]
         gateways[gateway_id] = {
             "region": report["region"], "rss_bytes": report["rss_bytes"], "cpu_seconds": report["cpu_seconds"],
+            "rss_peak_bytes": report.get("rss_peak_bytes", 0),
             "budget_peak": report["budget"]["peak"], "budget_limit": report["budget"]["limit"],
             "uptime_s": report["uptime_s"], "refused_peers": report["refused_peers"],
+            "cpu_by_stage": report.get("cpu_by_stage", {}),
         }  # fmt: skip
     now = time.time()
     seconds = now - (handle.submitted_at or handle.started_at)
