@@ -80,8 +80,9 @@ class Gateway:
         self._results: list[WrittenObject] = []
         self.started = time.monotonic()
         self.receive = ReceiveStage(
-            listener, server_context(tls_dir), self.budget, self.stopping, self._on_received, self.fail
-        )
+            listener, server_context(tls_dir), self.budget, self.stopping, self._on_received, self.fail,
+            self._cut_through,
+        )  # fmt: skip
 
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -324,6 +325,16 @@ class Gateway:
         """All chunks of one object go to the same gateway of a region (it owns the upload)."""
         stages = self._senders[region]
         return stages[object_id % len(stages)]
+
+    def _cut_through(self, frame: Frame) -> SendStage | None:
+        """The next hop to stream a frame to as it arrives: pure relaying to exactly one next hop."""
+        program = self.program
+        hop = program.hops.get(frame.partition) if program is not None else None
+        if hop is None or program is None or program.reads or len(hop.next_hops) != 1:
+            return None
+        if hop.write and program.region in frame.manifest.dst_keys:
+            return None
+        return self._sender_for(hop.next_hops[0], frame.manifest.object_id)
 
     def _on_received(self, frame: Frame, nbytes: int) -> None:
         program = self.program

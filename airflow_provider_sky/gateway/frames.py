@@ -87,14 +87,16 @@ class Frame:
         self.wire_crc32c = google_crc32c.value(self.payload)
         return self
 
-    def header(self) -> bytes:
+    def header(self, wire_length: int | None = None) -> bytes:
+        """Header and manifest; ``wire_length`` for a payload not in hand (a relay streaming it)."""
+        wire = len(self.payload) if wire_length is None else wire_length
         manifest = self._manifest_raw or self.manifest.to_json()
         self._manifest_raw = manifest
         flags = FLAG_ZSTD if self.compressed else 0
         return (
             _HEADER.pack(
                 MAGIC, flags, self.partition, self.part_number, self.chunk_id, self.offset,
-                self.raw_length, len(self.payload), self.raw_crc32c, self.wire_crc32c, len(manifest),
+                self.raw_length, wire, self.raw_crc32c, self.wire_crc32c, len(manifest),
             )
             + manifest
         )  # fmt: skip

@@ -71,6 +71,14 @@ class Delivery:
         if last:
             self._on_last()
 
+    def send(self, sock: ssl.SSLSocket) -> None:
+        """Write this chunk's frame to ``sock`` (may be called again on a new connection)."""
+        send_frame(sock, self.frame)
+
+    @property
+    def wire_bytes(self) -> int:
+        return self.frame.wire_length
+
     def redirect(self, frame: Frame, consumers: int) -> Delivery:
         """The same bytes under another header for ``consumers`` more consumers (a new route)."""
         with self._lock:
@@ -99,6 +107,73 @@ def wait_to_queue(
             if stopping():
                 delivery.done()
                 return True
+
+
+class StreamLost(Exception):
+    """A cut-through frame could not be sent on; its bytes are gone from this relay."""
+
+
+class StreamedFrame(Delivery):
+    """A relay's cut-through: the payload goes from the inbound socket to the outbound one as it
+    arrives, in small pieces, instead of landing whole first.
+
+    Store-and-forward costs one chunk-time per relay hop (8 MiB over one of 8 connections of a
+    200 Mbit/s link is 2.7 s); cut-through costs a piece. The receiving thread waits while a
+    connection thread of the next hop copies. The wire CRC32C is checked on the way; a mismatch
+    or a broken outbound connection loses the chunk at this relay, which then reports failure
+    so the source sends it along another path (it keeps every unacknowledged chunk).
+    """
+
+    PIECE = 256 * 1024
+
+    def __init__(self, frame: Frame, inbound: ssl.SSLSocket, length: int) -> None:
+        self._finished = threading.Event()
+        super().__init__(frame, self._finished.set, 1)
+        self._inbound, self._length = inbound, length
+        self._sent = False
+        self.error: str = ""
+        self.inbound_broken = False
+
+    def send(self, sock: ssl.SSLSocket) -> None:
+        if self._sent:
+            raise StreamLost("already streamed")
+        self._sent = True
+        left, crc, out_error = self._length, 0, None
+        try:
+            sock.sendall(self.frame.header(self._length))
+        except OSError as exc:
+            out_error = exc
+        while left:
+            try:
+                piece = self._inbound.recv(min(left, self.PIECE))
+            except OSError as exc:
+                self.inbound_broken, self.error = True, f"inbound connection broke mid-chunk: {exc}"
+                raise StreamLost(self.error) from exc
+            if not piece:
+                self.inbound_broken, self.error = True, "inbound connection closed mid-chunk"
+                raise StreamLost(self.error)
+            left -= len(piece)
+            crc = google_crc32c.extend(crc, piece)
+            if out_error is None:
+                try:
+                    sock.sendall(piece)
+                except OSError as exc:
+                    out_error = exc  # keep reading: the inbound stream must stay in step
+        if out_error is not None:
+            self.error = f"next hop broke mid-chunk: {out_error}"
+            raise StreamLost(self.error) from out_error
+        if crc != self.frame.wire_crc32c:
+            self.error = f"chunk {self.frame.chunk_id} arrived damaged (CRC32C {crc:08x})"
+            raise StreamLost(self.error)
+
+    @property
+    def wire_bytes(self) -> int:
+        return self._length
+
+    def wait(self, stopping: Callable[[], bool]) -> None:
+        while not self._finished.wait(0.2):
+            if stopping():
+                return
 
 
 @dataclass
@@ -207,11 +282,18 @@ class SendStage:
                     sock = self._dial(index + attempt)
                     with self._lock:
                         self.stats.connections += 1
-                send_frame(sock, delivery.frame)
+                delivery.send(sock)
                 with self._lock:
-                    self.stats.add(delivery.frame.wire_length)
+                    self.stats.add(delivery.wire_bytes)
                 delivery.done()
                 return sock
+            except StreamLost:  # nothing to re-send: the relay reports it, the source re-routes
+                with contextlib.suppress(OSError):
+                    sock.close()  # type: ignore[union-attr]
+                with self._lock:
+                    self.stats.connections -= 1
+                self._on_dead(self, delivery)
+                return None
             except (OSError, ssl.SSLError) as exc:
                 last_error = exc
                 if sock is not None:
@@ -262,9 +344,11 @@ class ReceiveStage:
         stopping: Callable[[], bool],
         on_frame: Callable[[Frame, int], None],
         on_error: Callable[[str], None],
+        cut_through: Callable[[Frame], SendStage | None] = lambda frame: None,
     ) -> None:
         self._listener, self._context, self._budget = listener, context, budget
         self._stopping, self._on_frame, self._on_error = stopping, on_frame, on_error
+        self._cut_through = cut_through
         self.refused_peers = 0
         self.bytes_received = 0
         self._lock = threading.Lock()
@@ -299,6 +383,16 @@ class ReceiveStage:
                 if head is None:
                     return
                 frame, length = head
+                onward = self._cut_through(frame)
+                if onward is not None:
+                    stream = StreamedFrame(frame, sock, length)
+                    onward.put(stream)
+                    stream.wait(self._stopping)
+                    if stream.inbound_broken:
+                        return
+                    with self._lock:
+                        self.bytes_received += length
+                    continue
                 # Twice the payload while it lands: the socket fills a buffer that is then copied
                 # into the read-only bytes the CRC32C and store SDKs take (see recv_payload).
                 self._budget.acquire(2 * length, self._stopping)

@@ -28,6 +28,7 @@ from airflow_provider_sky.errors import SkyUserError
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_GRID = "skyplane-2022-01"
 FORMAT = "sky-grid/1"
+LINK_MODELS = ("shared", "independent")
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +45,10 @@ class RegionGrid:
     connections_per_vm: int = 64
     unit: str = "Gbit/s"
     name: str = "custom"
+    # "shared": a VM's connections and NIC serve all its edges (clouds: one NIC per VM, the grid
+    # measured one VM pair at a time). "independent": each region pair has its own link, so an
+    # edge is limited by its own rate alone (a namespace testbed: one veth per pair).
+    link_model: str = "shared"
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +62,8 @@ class RegionGrid:
         for name in ("vm_usd_per_hour", "nic_egress_gbps", "nic_ingress_gbps", "vm_limit"):
             if getattr(self, name).shape != (n,):
                 raise SkyUserError(f"'{name}' does not have {n} entries", "give one value per region")
+        if self.link_model not in LINK_MODELS:
+            raise SkyUserError(f"Unknown link_model '{self.link_model}'", f"use one of {', '.join(LINK_MODELS)}")
         if (self.throughput_gbps < 0).any() or (self.egress_usd_per_gb < 0).any():
             raise SkyUserError("The grid has negative throughput or prices", "use values >= 0")
 
@@ -109,6 +116,7 @@ class RegionGrid:
             "nic_egress_gbps": self.nic_egress_gbps.tolist(),
             "nic_ingress_gbps": self.nic_ingress_gbps.tolist(),
             "vm_limit": self.vm_limit.tolist(),
+            "link_model": self.link_model,
         }
 
 
@@ -158,6 +166,7 @@ def grid_from_dict(doc: dict[str, Any]) -> RegionGrid:
         connections_per_vm=int(doc.get("connections_per_vm", 64)),
         unit=str(doc.get("unit", "Gbit/s")),
         name=str(doc.get("name", "custom")),
+        link_model=str(doc.get("link_model", "shared")),
     )
 
 

@@ -132,12 +132,29 @@ class Overlay:
     def vm_price(self) -> np.ndarray:
         return self.node_array(self.grid.vm_usd_per_hour)
 
+    @property
+    def independent_links(self) -> bool:
+        return self.grid.link_model == "independent"
+
     def gateway_constraints(self, flow: cp.Expression, vms: cp.Variable) -> list[cp.Constraint]:
-        """Connection and NIC limits that tie edge flows (Gbps) to integer VM counts."""
+        """Connection and NIC limits that tie edge flows (Gbps) to integer VM counts.
+
+        Shared links (clouds): a VM's connections are split among all its edges. Independent
+        links (testbeds): each edge may use all of its VMs' connections.
+        """
         conn_load = 1.0 / self.tput  # VMs' worth of connections per Gbps on each edge
+        if self.independent_links:
+            links = [
+                cp.multiply(conn_load, flow) <= self.out_inc.T @ vms,
+                cp.multiply(conn_load, flow) <= self.in_inc.T @ vms,
+            ]
+        else:
+            links = [
+                self.out_inc @ cp.multiply(conn_load, flow) <= vms,
+                self.in_inc @ cp.multiply(conn_load, flow) <= vms,
+            ]
         return [
-            self.out_inc @ cp.multiply(conn_load, flow) <= vms,
-            self.in_inc @ cp.multiply(conn_load, flow) <= vms,
+            *links,
             self.out_inc @ flow <= cp.multiply(self.node_array(self.grid.nic_egress_gbps), vms),
             self.in_inc @ flow <= cp.multiply(self.node_array(self.grid.nic_ingress_gbps), vms),
         ]
@@ -154,10 +171,15 @@ class Overlay:
     def min_vms(self, flow: np.ndarray) -> np.ndarray:
         """Fewest VMs per node that carry ``flow`` (used to clean up solver round-off)."""
         conn_load = flow / self.tput
+        if self.independent_links:  # the busiest edge of a node sets its VMs
+            out_need = self.out_inc.multiply(conn_load).max(axis=1).toarray().ravel()
+            in_need = self.in_inc.multiply(conn_load).max(axis=1).toarray().ravel()
+        else:
+            out_need, in_need = self.out_inc @ conn_load, self.in_inc @ conn_load
         need = np.vstack(
             [
-                self.out_inc @ conn_load,
-                self.in_inc @ conn_load,
+                out_need,
+                in_need,
                 (self.out_inc @ flow) / self.node_array(self.grid.nic_egress_gbps),
                 (self.in_inc @ flow) / self.node_array(self.grid.nic_ingress_gbps),
             ]
