@@ -299,7 +299,13 @@ class Gateway:
         self.fail(f"every path from {region} is down; {what} cannot be sent")
 
     def _choose(self, request: ChunkRequest, object_id: int, nbytes: int) -> int | None:
-        """The live partition furthest behind its planned share whose first hops have room."""
+        """The live partition on which this chunk would be sent soonest (earliest finish).
+
+        Each first hop's backlog is divided by its measured rate (the plan's rate until one is
+        measured), so chunks follow the plan's proportions while the network matches the plan,
+        shift towards paths that run faster than planned, and the slow path never holds more
+        than it can send before the fast one would have (the tail of a transfer stays short).
+        """
         program = self.program
         assert program is not None
         with self._lock:
@@ -309,17 +315,19 @@ class Gateway:
             elif not live:
                 return None
             else:
-                ready = [p for p in live if self._first_hops_ready(p, object_id)] or live
-                chosen = min(ready, key=lambda p: (self._assigned[p] / program.weights[p], p))
+                chosen = min(live, key=lambda p: (self._finish_estimate(p, object_id, nbytes), p))
             assert chosen is not None
-            self._assigned[chosen] += nbytes
+            self._assigned[chosen] = self._assigned.get(chosen, 0.0) + nbytes
             return chosen
 
-    def _first_hops_ready(self, partition: int, object_id: int) -> bool:
+    def _finish_estimate(self, partition: int, object_id: int, nbytes: int) -> float:
         program = self.program
         assert program is not None
-        hop = program.hops[partition]
-        return all(self._sender_for(n, object_id).has_room() for n in hop.next_hops)
+        prior = program.weights[partition] * 1e9 / 8  # Gbit/s -> bytes/s
+        return max(
+            (self._sender_for(n, object_id).finish_estimate(nbytes, prior) for n in program.hops[partition].next_hops),
+            default=0.0,
+        )
 
     def _sender_for(self, region: str, object_id: int) -> SendStage:
         """All chunks of one object go to the same gateway of a region (it owns the upload)."""

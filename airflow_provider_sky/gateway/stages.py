@@ -229,6 +229,7 @@ class SendStage:
         self.region, self.addresses, self.context = region, addresses, context
         self._stopping, self._on_dead = stopping, on_dead
         self.stats = EdgeStats()
+        self._backlog = 0
         # One waiting frame per connection: enough to keep each busy, and what is queued on a slow
         # edge is what the tail of a transfer (or a re-route) has to wait for.
         self.queue: queue.Queue[Delivery] = queue.Queue(maxsize=max(1, connections))
@@ -240,12 +241,26 @@ class SendStage:
         for thread in self._threads:
             thread.start()
 
-    def has_room(self) -> bool:
-        return self.stats.alive and not self.queue.full()
+    @property
+    def backlog(self) -> int:
+        """Bytes handed to this edge and not yet sent (queued or on the wire)."""
+        return self._backlog
+
+    def finish_estimate(self, nbytes: int, prior_bytes_per_s: float) -> float:
+        """Seconds until ``nbytes`` more would be sent: the backlog at the measured rate (the plan's
+        rate until there is a measurement)."""
+        rate = self.stats.rate() or prior_bytes_per_s
+        return (self._backlog + nbytes) / rate if rate > 0 else float("inf")
+
+    def _owe(self, n: int) -> None:
+        with self._lock:
+            self._backlog += n
 
     def put(self, delivery: Delivery) -> None:
         """Queue a frame, waiting while the edge is busy (this is the backpressure)."""
+        self._owe(delivery.wire_bytes)
         if not wait_to_queue(self.queue, delivery, self._stopping, halted=lambda: not self.stats.alive):
+            self._owe(-delivery.wire_bytes)
             self._on_dead(self, delivery)
 
     def _dial(self, index: int) -> ssl.SSLSocket:
@@ -266,7 +281,10 @@ class SendStage:
                     if not self.stats.alive:
                         return
                     continue
-                sock = self._send_with_redial(index, sock, delivery)
+                try:
+                    sock = self._send_with_redial(index, sock, delivery)
+                finally:
+                    self._owe(-delivery.wire_bytes)
         finally:
             if sock is not None:
                 with contextlib.suppress(OSError):
@@ -320,9 +338,11 @@ class SendStage:
         taken = []
         while True:
             try:
-                taken.append(self.queue.get_nowait())
+                delivery = self.queue.get_nowait()
             except queue.Empty:
                 return taken
+            self._owe(-delivery.wire_bytes)
+            taken.append(delivery)
 
     def _drain_to_dead(self) -> None:
         while True:
@@ -330,6 +350,7 @@ class SendStage:
                 delivery = self.queue.get_nowait()
             except queue.Empty:
                 return
+            self._owe(-delivery.wire_bytes)
             self._on_dead(self, delivery)
 
 
