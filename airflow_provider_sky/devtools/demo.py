@@ -3,7 +3,9 @@
 Starts moto (S3), fake-gcs-server (GCS) and Azurite (Azure Blob) on free loopback ports, makes a
 `sky-demo` bucket in each, points the standard `aws_default`, `google_cloud_default` and
 `wasb_default` connections at them, runs `example_dags/example_sky_transfer.py` with
-`dag.test()`, and prints every hop's transfer summary. Nothing outside a temp dir is touched.
+`dag.test()`, and prints every hop's transfer summary. Then, where it may build network
+namespaces (root), it runs the overlay example DAG on the triangle testbed and prints overlay vs
+direct-link time and the route (devtools/overlay_demo.py). Nothing outside a temp dir is touched.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ def create_demo_buckets(emulators: Emulators, name: str = BUCKET) -> None:
         emulator.create_bucket(name)
 
 
+def task_results(dag_run: Any) -> dict[str, Any]:
+    """Task id -> its XCom return value, for every task of the run."""
+    return dict(_summaries(dag_run))
+
+
 def _summaries(dag_run: Any) -> list[tuple[str, Any]]:
     """The XCom return value of every task of the run, in task order."""
     from airflow.models.xcom import XComModel
@@ -53,7 +60,7 @@ def _print_report(dag_run: Any, emulators: Emulators) -> None:
     print(f"  GCS   fake-gcs-server {emulators.gcs.endpoint}")
     print(f"  Azure Azurite         {emulators.azure.endpoint}")
     order = ["local_to_s3", "s3_to_gcs", "gcs_to_azure", "azure_to_local"]
-    by_task = dict(_summaries(dag_run))
+    by_task = task_results(dag_run)
     print(f"\n  {'hop':<16}{'objects':>9}{'bytes':>12}{'seconds':>9}{'verified':>10}{'skipped':>9}")
     for task_id in order:
         s = by_task.get(task_id) or {}
@@ -81,7 +88,10 @@ def main() -> int:
 
         dag_run = run_dag_file(DAG_FILE, DAG_ID)
         _print_report(dag_run, emulators)
-    return 0 if str(dag_run.state) in ("success", "DagRunState.SUCCESS") else 1
+    from airflow_provider_sky.devtools import overlay_demo
+
+    overlay_ok = overlay_demo.run(work / "overlay")
+    return 0 if str(dag_run.state) in ("success", "DagRunState.SUCCESS") and overlay_ok else 1
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ class RegionGrid:
     # measured one VM pair at a time). "independent": each region pair has its own link, so an
     # edge is limited by its own rate alone (a namespace testbed: one veth per pair).
     link_model: str = "shared"
+    # True when vm_limit is physical, not a default (a testbed namespace is one "VM": a limit
+    # passed by the user can lower it but never raise it).
+    vm_limit_hard: bool = False
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +103,8 @@ class RegionGrid:
                     arr[self.index(region)] = v
             elif value is not None:
                 arr[:] = value
+        if self.vm_limit_hard:
+            limits = np.minimum(limits, self.vm_limit)
         return _replace(self, vm_limit=limits, vm_usd_per_hour=prices)
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +122,7 @@ class RegionGrid:
             "nic_ingress_gbps": self.nic_ingress_gbps.tolist(),
             "vm_limit": self.vm_limit.tolist(),
             "link_model": self.link_model,
+            "vm_limit_hard": self.vm_limit_hard,
         }
 
 
@@ -167,6 +173,7 @@ def grid_from_dict(doc: dict[str, Any]) -> RegionGrid:
         unit=str(doc.get("unit", "Gbit/s")),
         name=str(doc.get("name", "custom")),
         link_model=str(doc.get("link_model", "shared")),
+        vm_limit_hard=bool(doc.get("vm_limit_hard", False)),
     )
 
 

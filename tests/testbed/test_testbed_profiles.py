@@ -128,3 +128,10 @@ def test_multicast_bound_is_the_worst_destination() -> None:
     assert multicast_bound(doc, "s", ["x", "y"]) == pytest.approx(0.15)
     with pytest.raises(SkyUserError, match="not in profile"):
         max_flow(doc, "s", "nowhere")
+
+
+def test_a_users_vm_limit_cannot_raise_a_testbeds_one_gateway_per_namespace() -> None:
+    plan = Planner(grid=load_profile("triangle"), max_instances_per_region=4).plan_transfer(
+        SRC, DST, throughput_goal_gbps=0.15
+    )
+    assert set(plan.vms.values()) == {1}
