@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.planner_vs_skyplane",
     "bench.launch_optimizer",
     "bench.launch_overhead",
+    "bench.overlay",
 )
 
 
