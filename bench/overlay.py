@@ -61,8 +61,8 @@ from airflow_provider_sky.overlay.runner import (
     launch,
     prepare,
     teardown,
-    watch,
 )
+from airflow_provider_sky.overlay.watch import watch
 from airflow_provider_sky.planner.api import Planner
 from airflow_provider_sky.planner.data import load_grid
 from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan

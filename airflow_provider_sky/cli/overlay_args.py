@@ -55,6 +55,7 @@ def run_with_overlay(args: argparse.Namespace, request: CopyRequest, credentials
     """Plan and copy through gateways; (None, reason) when the direct path should run instead."""
     from airflow_provider_sky.overlay import runner
     from airflow_provider_sky.overlay.session import OverlaySettings, check_regions, start_overlay
+    from airflow_provider_sky.overlay.watch import watch
     from airflow_provider_sky.planner.api import Planner
 
     regions = list(args.destination_region or [])
@@ -84,7 +85,7 @@ def run_with_overlay(args: argparse.Namespace, request: CopyRequest, credentials
     cancel = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     try:
-        outcome = asyncio.run(runner.watch(handle, log_line=say, cancel=cancel.is_set))
+        outcome = asyncio.run(watch(handle, log_line=say, cancel=cancel.is_set))
     except BaseException:  # Ctrl-C included: no gateway outlives the command
         runner.teardown(handle, credentials=credentials)
         raise

@@ -38,6 +38,7 @@ def _dataset(root: Path) -> int:
 def _direct_seconds(testbed: Any, source: Path, target: Path) -> float:
     """The same copy over the direct link: the one-hop plan through gateways in src and dst."""
     from airflow_provider_sky.overlay import runner
+    from airflow_provider_sky.overlay.watch import watch
     from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
     from airflow_provider_sky.testbed.placement import TestbedPlacement
     from airflow_provider_sky.transfer.request import CopyRequest
@@ -48,7 +49,7 @@ def _direct_seconds(testbed: Any, source: Path, target: Path) -> float:
                                 multipart_threshold=8 << 20)  # fmt: skip
     handle = runner.start(request, plan, {f"file://{target}/": DST}, TestbedPlacement(testbed.layout()))
     try:
-        outcome = asyncio.run(runner.watch(handle, timeout_s=300))
+        outcome = asyncio.run(watch(handle, timeout_s=300))
     except BaseException:
         runner.teardown(handle)
         raise

@@ -71,9 +71,9 @@ class Delivery:
         if last:
             self._on_last()
 
-    def send(self, sock: ssl.SSLSocket) -> None:
+    def send(self, sock: ssl.SSLSocket, on_sent: Callable[[int], None]) -> None:
         """Write this chunk's frame to ``sock`` (may be called again on a new connection)."""
-        send_frame(sock, self.frame)
+        send_frame(sock, self.frame, on_sent)
 
     @property
     def wire_bytes(self) -> int:
@@ -134,7 +134,7 @@ class StreamedFrame(Delivery):
         self.error: str = ""
         self.inbound_broken = False
 
-    def send(self, sock: ssl.SSLSocket) -> None:
+    def send(self, sock: ssl.SSLSocket, on_sent: Callable[[int], None]) -> None:
         if self._sent:
             raise StreamLost("already streamed")
         self._sent = True
@@ -157,6 +157,7 @@ class StreamedFrame(Delivery):
             if out_error is None:
                 try:
                     sock.sendall(piece)
+                    on_sent(len(piece))
                 except OSError as exc:
                     out_error = exc  # keep reading: the inbound stream must stay in step
         if out_error is not None:
@@ -197,8 +198,9 @@ class EdgeStats:
             self._window.pop(0)
 
     def rate(self) -> float:
-        """Bytes/s over the recent window (0 before two samples)."""
-        if len(self._window) < 2:
+        """Bytes/s over the recent window; 0 until the window spans a second (the first megabytes
+        only fill the kernel's send buffer and would read as a burst)."""
+        if len(self._window) < 2 or self._window[-1][0] - self._window[0][0] < 1.0:
             return 0.0
         (t0, b0), (t1, b1) = self._window[0], self._window[-1]
         recent = time.monotonic() - t1 < 3.0
@@ -248,9 +250,16 @@ class SendStage:
 
     def finish_estimate(self, nbytes: int, prior_bytes_per_s: float) -> float:
         """Seconds until ``nbytes`` more would be sent: the backlog at the measured rate (the plan's
-        rate until there is a measurement)."""
-        rate = self.stats.rate() or prior_bytes_per_s
+        rate until there is a measurement, and twice the plan's at most, so a burst cannot make a
+        slow edge look fast)."""
+        measured = self.stats.rate()
+        rate = min(measured, 2 * prior_bytes_per_s) if measured and prior_bytes_per_s else measured or prior_bytes_per_s
         return (self._backlog + nbytes) / rate if rate > 0 else float("inf")
+
+    def _sent_bytes(self, n: int) -> None:
+        with self._lock:
+            self.stats.add(n)
+            self._backlog -= n
 
     def _owe(self, n: int) -> None:
         with self._lock:
@@ -281,16 +290,24 @@ class SendStage:
                     if not self.stats.alive:
                         return
                     continue
+                sent = [0]
+
+                def on_sent(n: int, sent: list[int] = sent) -> None:
+                    sent[0] += n
+                    self._sent_bytes(n)
+
                 try:
-                    sock = self._send_with_redial(index, sock, delivery)
-                finally:
-                    self._owe(-delivery.wire_bytes)
+                    sock = self._send_with_redial(index, sock, delivery, on_sent)
+                finally:  # what was handed over, less what already left slice by slice
+                    self._owe(-max(0, delivery.wire_bytes - sent[0]))
         finally:
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.close()
 
-    def _send_with_redial(self, index: int, sock: ssl.SSLSocket | None, delivery: Delivery) -> ssl.SSLSocket | None:
+    def _send_with_redial(
+        self, index: int, sock: ssl.SSLSocket | None, delivery: Delivery, on_sent: Callable[[int], None]
+    ) -> ssl.SSLSocket | None:
         last_error: Exception | None = None
         for attempt in range(RECONNECT_TRIES):
             if not self.stats.alive or self._stopping():
@@ -300,9 +317,7 @@ class SendStage:
                     sock = self._dial(index + attempt)
                     with self._lock:
                         self.stats.connections += 1
-                delivery.send(sock)
-                with self._lock:
-                    self.stats.add(delivery.wire_bytes)
+                delivery.send(sock, on_sent)
                 delivery.done()
                 return sock
             except StreamLost:  # nothing to re-send: the relay reports it, the source re-routes

@@ -253,6 +253,7 @@ class SkyTransferOperator(BaseOperator):
         from airflow_provider_sky.overlay import runner
         from airflow_provider_sky.overlay.decide import GATEWAY_CLOUDS
         from airflow_provider_sky.overlay.session import OverlaySettings, start_overlay
+        from airflow_provider_sky.overlay.watch import watch
 
         goal, budget = self._goal()
         planner = self._planner_hook()
@@ -283,7 +284,7 @@ class SkyTransferOperator(BaseOperator):
             )  # fmt: skip
             self.defer(trigger=trigger, method_name="execute_complete")
         try:
-            outcome = asyncio.run(runner.watch(handle, log_line=self.log.info, cancel=self._cancel.is_set,
+            outcome = asyncio.run(watch(handle, log_line=self.log.info, cancel=self._cancel.is_set,
                                                timeout_s=timeout))  # fmt: skip
         except BaseException:
             runner.teardown(handle, credentials=credentials)

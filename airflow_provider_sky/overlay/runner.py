@@ -38,14 +38,13 @@ from airflow_provider_sky.errors import SkyError, SkyUserError
 from airflow_provider_sky.gateway.program import GatewayProgram, compile_programs, partitions
 from airflow_provider_sky.gateway.storeconf import store_config
 from airflow_provider_sky.gateway.tls import JobAuthority, read_token, write_token
-from airflow_provider_sky.overlay.client import ControlClient, GatewayUnreachable
+from airflow_provider_sky.overlay.client import ControlClient
 from airflow_provider_sky.overlay.fleet import (
     GatewayProcess,
     Placement,
     gateway_alive,
     placement_from_doc,
 )
-from airflow_provider_sky.overlay.replan import Replanner, ReplanSpec, maybe_replan
 from airflow_provider_sky.planner.plan import TransferPlan
 from airflow_provider_sky.transfer.engine import (
     StoreSet,
@@ -233,7 +232,7 @@ def launch(
             (job_dir / "grid.json").write_text(json.dumps(grid))
         _start_all(handle, programs, placement, options)
         record_gateways(handle)
-        loaded = _programs_for(programs, handle, placement, request, credentials, prepared.destinations, options)
+        loaded = programs_for(programs, handle, placement, request, credentials, prepared.destinations, options)
         asyncio.run(_load_and_submit(handle, loaded, prepared.manifests))
         handle.submitted_at = time.time()
         log.info("Overlay job %s: %d gateways running", job_id, len(handle.gateways))
@@ -368,7 +367,7 @@ def _iter_expected(job_dir: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def _programs_for(
+def programs_for(
     programs: dict[str, GatewayProgram],
     handle: OverlayHandle,
     placement: Placement,
@@ -417,246 +416,6 @@ async def _load_and_submit(
             batch = manifests[start_at : start_at + SUBMIT_BATCH]
             target = sources[(start_at // SUBMIT_BATCH) % len(sources)]
             await client.submit(urls[target], batch)
-
-
-# -- watch ------------------------------------------------------------------------------------
-@dataclass
-class _WatchState:
-    acks_from: dict[str, int] = field(default_factory=dict)
-    results_from: dict[str, int] = field(default_factory=dict)
-    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    last_seen: dict[str, float] = field(default_factory=dict)
-    last_log: float = 0.0
-    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-async def watch(
-    handle: OverlayHandle,
-    *,
-    log_line: Callable[[str], Any] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    timeout_s: float | None = None,
-) -> OverlayOutcome:
-    """Poll every gateway until each destination wrote what it expects, or something failed.
-
-    Relays acknowledgements from destinations to the source gateway that sent each chunk.
-    Safe to call again after an interruption (a triggerer restart): cursors start over and
-    re-sent acknowledgements are idempotent.
-    """
-    options = OverlayOptions(**handle.options)
-    _reload_recorded(handle)
-    processes = handle.processes()
-    urls = {p.gateway_id: p.control_url for p in processes}
-    region_of = {p.gateway_id: p.region for p in processes}
-    ends = {handle.plan["source"], *handle.plan["destinations"]}
-    relays = {g for g, r in region_of.items() if r not in ends}
-    state = _WatchState()
-    started = time.monotonic()
-    say = log_line or log.info
-    replanner = _replanner(handle)
-    async with ControlClient(handle.path, timeout=10.0) as client:
-
-        async def apply(new_plan: TransferPlan, first: int) -> None:
-            await _apply_plan(client, handle, new_plan, first, options)
-            for p in handle.processes():
-                urls.setdefault(p.gateway_id, p.control_url)
-                region_of.setdefault(p.gateway_id, p.region)
-                if p.region not in ends:
-                    relays.add(p.gateway_id)
-
-        while True:
-            if cancel is not None and cancel():
-                return _outcome(handle, state, "failed", "the transfer was cancelled", replanner)
-            if timeout_s is not None and time.monotonic() - started > timeout_s:
-                return _outcome(handle, state, "failed", f"the transfer did not finish within {timeout_s:.0f} s",
-                                replanner)  # fmt: skip
-            failure = await _poll_once(client, urls, region_of, state)
-            if failure and failure[0] in relays:
-                relays.discard(failure[0])
-                await _route_around(client, urls, region_of, failure, handle.plan["source"], say)
-            elif failure:
-                return _outcome(handle, state, "failed", failure[1], replanner)
-            done = all(
-                len(state.results.get(region, [])) >= want["objects"] for region, want in handle.expected.items()
-            )
-            if done:
-                return _outcome(handle, state, "success", "", replanner)
-            if replanner is not None:
-                await maybe_replan(replanner, state.reports, _remaining(handle, state), apply, say)
-            if time.monotonic() - state.last_log >= options.log_interval_s:
-                state.last_log = time.monotonic()
-                say(progress_line(handle, state))
-            await asyncio.sleep(options.poll_interval_s)
-
-
-async def _route_around(
-    client: ControlClient,
-    urls: dict[str, str],
-    region_of: dict[str, str],
-    failure: tuple[str, str],
-    source_region: str,
-    say: Callable[[str], Any],
-) -> None:
-    """A relay is lost: the sources stop using paths through it and re-send what it held."""
-    gateway_id, message = failure
-    region = region_of[gateway_id]
-    say(f"{message}; routing around {region}")
-    urls.pop(gateway_id, None)
-    for source in [g for g in urls if region_of[g] == source_region]:
-        with contextlib.suppress(SkyError):
-            resent = await client.avoid(urls[source], [region])
-            say(f"source {source} re-sends {resent} chunks that went through {region}")
-
-
-async def _poll_once(
-    client: ControlClient, urls: dict[str, str], region_of: dict[str, str], state: _WatchState
-) -> tuple[str, str] | None:
-    """One round of progress calls; returns (gateway id, failure message) or None."""
-    now = time.monotonic()
-
-    async def one(gateway_id: str) -> tuple[str, dict[str, Any] | None]:
-        try:
-            doc = await client.progress(
-                urls[gateway_id], state.acks_from.get(gateway_id, 0), state.results_from.get(gateway_id, 0)
-            )
-            return gateway_id, doc
-        except GatewayUnreachable:
-            return gateway_id, None
-
-    answers = await asyncio.gather(*(one(g) for g in urls))
-    acks_by_origin: dict[str, list[list[Any]]] = {}
-    silent: list[str] = []
-    failed: list[tuple[str, str]] = []
-    for gateway_id, doc in answers:
-        if doc is None:
-            silent.append(gateway_id)
-            first = state.last_seen.setdefault(gateway_id, now)
-            if now - first > GATEWAY_LOST_AFTER_S:
-                failed.append((gateway_id, _silent_message(gateway_id, region_of)))
-            continue
-        state.last_seen[gateway_id] = now
-        state.reports[gateway_id] = doc
-        if doc["state"] == "failed":
-            failed.append((gateway_id, f"gateway {gateway_id} in {region_of[gateway_id]} failed: "
-                                       f"{'; '.join(doc['errors'])}"))  # fmt: skip
-        state.acks_from[gateway_id] = doc["acks_next"]
-        state.results_from[gateway_id] = doc["results_next"]
-        state.results.setdefault(region_of[gateway_id], []).extend(doc["results"])
-        for chunk_id, region, origin in doc["acks"]:
-            acks_by_origin.setdefault(origin, []).append([chunk_id, region])
-    if failed:
-        # A gateway that went silent is usually why the others failed: name it first.
-        cause = next(((g, _silent_message(g, region_of)) for g in silent), failed[0])
-        rest = [m for g, m in failed if g != cause[0]]
-        return cause[0], "; ".join([cause[1], *rest])
-    for origin, acks in acks_by_origin.items():
-        if origin in urls:
-            with contextlib.suppress(GatewayUnreachable):
-                await client.ack(urls[origin], acks)
-    return None
-
-
-def _remaining(handle: OverlayHandle, state: _WatchState) -> int:
-    want = sum(e["bytes"] for e in handle.expected.values())
-    return want - sum(r["size"] for results in state.results.values() for r in results)
-
-
-def _reload_recorded(handle: OverlayHandle) -> None:
-    """Gateways and plan a re-plan recorded in the job directory (a restarted trigger has older kwargs)."""
-    with contextlib.suppress(OSError, ValueError):
-        recorded = json.loads((handle.path / "gateways.json").read_text())
-        known = {g["gateway_id"] for g in handle.gateways}
-        handle.gateways.extend(g for g in recorded if g["gateway_id"] not in known)
-    with contextlib.suppress(OSError, ValueError):
-        handle.plan = json.loads((handle.path / "plan.json").read_text())
-
-
-def _replanner(handle: OverlayHandle) -> Replanner | None:
-    """A Replanner when the job asked for one and is a unicast with its grid recorded."""
-    grid_path = handle.path / "grid.json"
-    if not handle.replan or len(handle.plan["destinations"]) != 1 or not grid_path.exists():
-        return None
-    return Replanner(TransferPlan.from_dict(handle.plan), ReplanSpec(**handle.replan),
-                     json.loads(grid_path.read_text()), {p.region for p in handle.processes()})  # fmt: skip
-
-
-async def _apply_plan(
-    client: ControlClient, handle: OverlayHandle, plan: TransferPlan, first: int, options: OverlayOptions
-) -> None:
-    """Start gateways the new plan needs, add its partitions everywhere, switch the source last."""
-    placement = placement_from_doc(handle.placement_doc)
-    programs = compile_programs(plan, handle.job_id, first)
-    running = {p.gateway_id for p in handle.processes()}
-    for gateway_id, program in programs.items():
-        if gateway_id in running:
-            continue
-        directory = issue_gateway_identity(handle.path, handle.job_id, gateway_id)
-        process = await asyncio.to_thread(
-            placement.start_gateway, gateway_id, program.region, directory,
-            memory_mb=options.memory_mb, idle_timeout_s=options.idle_timeout_s,
-        )  # fmt: skip
-        handle.gateways.append(process.to_dict())
-        record_gateways(handle)
-    request = CopyRequest.from_dict(handle.request)
-    docs = _programs_for(programs, handle, placement, request, StoreCredentials(), handle.destinations, options,
-                         partitions(plan, first))  # fmt: skip
-    urls = {p.gateway_id: p.control_url for p in handle.processes()}
-    for gateway_id in sorted(docs, key=lambda g: docs[g]["reads"]):  # receivers first, the source last
-        doc = docs[gateway_id]
-        if gateway_id in running:
-            await client.reroute(urls[gateway_id], {k: doc[k] for k in ("hops", "weights", "connections", "peers")}
-                                 | {"partition_regions": doc.get("partition_regions", {})})  # fmt: skip
-        else:
-            doc.pop("store", None)
-            await client.load(urls[gateway_id], doc)
-    handle.plan = plan.to_dict()
-    (handle.path / "plan.json").write_text(json.dumps(handle.plan))
-
-
-def _silent_message(gateway_id: str, region_of: dict[str, str]) -> str:
-    return f"gateway {gateway_id} in {region_of[gateway_id]} stopped answering (killed, or its VM is gone)"
-
-
-def progress_line(handle: OverlayHandle, state: _WatchState) -> str:
-    want = sum(e["bytes"] for e in handle.expected.values())
-    have = sum(r["size"] for results in state.results.values() for r in results)
-    elapsed = max(1e-6, time.time() - (handle.submitted_at or handle.started_at))
-    rate = have / elapsed
-    eta = (want - have) / rate if rate > 0 else float("inf")
-    edges = []
-    for report in state.reports.values():
-        for region, edge in report["edges"].items():
-            edges.append(f"{report['region']}->{region} {edge['rate_bps'] / 1e6:.0f} Mbit/s")
-    eta_text = f"{eta:.0f} s" if eta != float("inf") else "?"
-    return (
-        f"Overlay {handle.job_id}: {have / 1e6:.1f} of {want / 1e6:.1f} MB written, {8 * rate / 1e6:.0f} Mbit/s, "
-        f"ETA {eta_text}; edges: {', '.join(edges) or 'none yet'}"
-    )
-
-
-def _outcome(
-    handle: OverlayHandle, state: _WatchState, status: str, message: str = "", replanner: Replanner | None = None
-) -> OverlayOutcome:
-    edges: dict[str, dict[str, Any]] = {}
-    gateways: dict[str, dict[str, Any]] = {}
-    for gateway_id, report in state.reports.items():
-        for region, edge in report["edges"].items():
-            entry = edges.setdefault(f"{report['region']}->{region}", {"bytes": 0, "connections": 0})
-            entry["bytes"] += edge["bytes"]
-            entry["connections"] += edge["connections"]
-        gateways[gateway_id] = {
-            "region": report["region"], "rss_bytes": report["rss_bytes"], "cpu_seconds": report["cpu_seconds"],
-            "rss_peak_bytes": report.get("rss_peak_bytes", 0),
-            "budget_peak": report["budget"]["peak"], "budget_limit": report["budget"]["limit"],
-            "uptime_s": report["uptime_s"], "refused_peers": report["refused_peers"],
-            "cpu_by_stage": report.get("cpu_by_stage", {}),
-        }  # fmt: skip
-    now = time.time()
-    seconds = now - (handle.submitted_at or handle.started_at)
-    for entry in edges.values():
-        entry["mbit_per_s"] = 8 * entry["bytes"] / seconds / 1e6 if seconds > 0 else 0.0
-    switches = [asdict(s) for s in replanner.switches] if replanner is not None else []
-    return OverlayOutcome(status, message, state.results, edges, gateways, seconds, now - handle.started_at, switches)
 
 
 # -- finish and teardown ------------------------------------------------------------------------
@@ -784,6 +543,8 @@ def run_overlay(
     timeout_s: float | None = None,
 ) -> tuple[CopySummary, OverlayHandle, OverlayOutcome]:
     """Start, watch, finish and tear down in this process."""
+    from airflow_provider_sky.overlay.watch import watch
+
     handle = start(request, plan, destination_regions, placement, credentials, options)
     try:
         outcome = asyncio.run(

@@ -21,6 +21,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sky.overlay import runner
+from airflow_provider_sky.overlay.watch import watch
 
 
 class SkyTransferTrigger(BaseTrigger):
@@ -55,7 +56,7 @@ class SkyTransferTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         handle = runner.OverlayHandle.from_dict(self.handle)
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
-        outcome = await runner.watch(handle, log_line=self.log.info, timeout_s=timeout)
+        outcome = await watch(handle, log_line=self.log.info, timeout_s=timeout)
         yield TriggerEvent({"status": outcome.status, "outcome": outcome.to_dict(), "handle": self.handle,
                             "state": self.state})  # fmt: skip
 

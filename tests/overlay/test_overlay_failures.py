@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_sky.overlay import runner
 from airflow_provider_sky.overlay.client import ControlClient
+from airflow_provider_sky.overlay.watch import watch
 from airflow_provider_sky.testbed.placement import TestbedPlacement
 from airflow_provider_sky.transfer.request import CopyRequest
 from tests.overlay.conftest import read_tree, triangle_plan, write_tree
@@ -61,7 +62,7 @@ def test_a_relay_killed_mid_transfer_is_routed_around_and_the_copy_is_byte_ident
         _wait_for_bytes(handle, relay.gateway_id, "local:tb-dst", 2 * MiB)
         os.kill(relay.pid, signal.SIGKILL)
         lines: list[str] = []
-        outcome = asyncio.run(runner.watch(handle, log_line=lines.append, timeout_s=90))
+        outcome = asyncio.run(watch(handle, log_line=lines.append, timeout_s=90))
     except BaseException:
         runner.teardown(handle)
         raise
@@ -87,7 +88,7 @@ def test_a_destination_killed_mid_transfer_fails_clearly_leaves_no_partial_objec
         destination = _gateway(handle, "local:tb-dst")
         _wait_for_bytes(handle, _gateway(handle, "local:tb-src").gateway_id, "local:tb-relay", 3 * MiB)
         os.kill(destination.pid, signal.SIGKILL)
-        outcome = asyncio.run(runner.watch(handle, timeout_s=60))
+        outcome = asyncio.run(watch(handle, timeout_s=60))
     except BaseException:
         runner.teardown(handle)
         raise

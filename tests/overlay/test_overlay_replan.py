@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_sky.overlay import runner
 from airflow_provider_sky.overlay.replan import ReplanPolicy, ReplanSpec
+from airflow_provider_sky.overlay.watch import watch
 from airflow_provider_sky.planner.api import Planner
 from airflow_provider_sky.testbed.placement import TestbedPlacement
 from airflow_provider_sky.transfer.request import CopyRequest
@@ -48,7 +49,7 @@ def test_a_slowed_direct_link_switches_the_route_once_and_it_does_not_flap_back(
                 restored = True
 
         started = time.monotonic()
-        outcome = asyncio.run(runner.watch(handle, log_line=log_line, timeout_s=120))
+        outcome = asyncio.run(watch(handle, log_line=log_line, timeout_s=120))
         took = time.monotonic() - started
     except BaseException:
         runner.teardown(handle)

@@ -3,6 +3,7 @@ launches, with zone failover, tags the janitor reads, and nothing left after tea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from airflow_provider_sky.launch.backends import local as local_cloud
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, TAG_EXPIRES, TAG_MANAGED
 from airflow_provider_sky.overlay import runner
 from airflow_provider_sky.overlay.vms import VmPlacement
+from airflow_provider_sky.overlay.watch import watch
 from airflow_provider_sky.transfer.request import CopyRequest
 from tests.overlay.conftest import read_tree, triangle_plan, write_tree
 
@@ -40,7 +42,7 @@ def test_gateways_on_local_vms_copy_through_the_relay_and_leave_nothing(sshd_ava
         outcomes = [a["outcome"] for a in placement.attempts if a["region"] == "local-a"]
         assert outcomes == ["capacity", "launched"]
         assert sorted(state.list_clusters()) == sorted(vm.tags[TAG_CLUSTER] for vm in vms)
-        outcome = __import__("asyncio").run(runner.watch(handle, timeout_s=60))
+        outcome = asyncio.run(watch(handle, timeout_s=60))
     except BaseException:
         runner.teardown(handle)
         raise
