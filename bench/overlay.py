@@ -104,7 +104,7 @@ TESTBED_CHUNK = 8 * MiB  # 32 chunks for the triangle set: fine enough to split 
 RUN_TIMEOUT_S = 240.0
 MEMORY_MB = 256  # the gateways' default chunk budget
 BUDGET_USD_PER_GB = 1.0  # far above any plan's cost here: "max throughput"
-MC_GOAL_GBPS = 0.06  # below the planner's limit for the plain tree (see _multicast_limit)
+MC_GOAL_SHARE = 0.98  # plan the tree just below the highest goal the planner accepts (see _multicast_limit)
 
 OUR_TESTBEDS: list[str] = []  # ids of the testbeds this run built: only their namespaces are checked at the end
 
@@ -397,7 +397,8 @@ def multicast(work: Path) -> dict[str, Any]:
             grid = tb.grid()
             planner = Planner(grid=grid)
             limit = _multicast_limit(planner)
-            plan = planner.plan_multicast(SRC, MC_DESTS, throughput_goal_gbps=MC_GOAL_GBPS)
+            goal = round(MC_GOAL_SHARE * limit, 4)  # gateways do not pace to a goal: plan what they can carry
+            plan = planner.plan_multicast(SRC, MC_DESTS, throughput_goal_gbps=goal)
             bound = multicast_bound(grid, SRC, MC_DESTS)
             outs = {region: work / f"mc-{region.split('-')[-1]}" for region in MC_DESTS}
             for round_no in range(MC_REPEATS):
@@ -418,7 +419,7 @@ def multicast(work: Path) -> dict[str, Any]:
             gcs.stop()
     return {
         "profile": "multicast", "volume_bytes": volume, "multicast_bound_gbps": bound,
-        "planner_max_goal_gbps": limit, "goal_gbps": MC_GOAL_GBPS, "plan": plan.to_dict(),
+        "planner_max_goal_gbps": limit, "goal_gbps": goal, "plan": plan.to_dict(),
         "separate_copies": "airflow-sky cp in each destination's namespace over its direct link, all three at once",
         "dataset": f"{MC_OBJECTS} x {MC_SIZE // MiB} MiB incompressible", "runs": runs,
     }  # fmt: skip
