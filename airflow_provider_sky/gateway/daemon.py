@@ -70,7 +70,6 @@ class Gateway:
         # source bookkeeping
         self._next_chunk = 0
         self._unacked: dict[int, tuple[ChunkRequest, set[str]]] = {}
-        self._assigned: dict[int, float] = {}
         self._dead_partitions: set[int] = set()
         self._partition_regions: dict[int, set[str]] = {}  # source: every region each path crosses
         self._chunks_submitted = 0
@@ -111,7 +110,6 @@ class Gateway:
             )  # fmt: skip
         if program.reads:
             assert self._store is not None
-            self._assigned = dict.fromkeys(program.weights, 0.0)
             self._reader = ReadStage(
                 Reader(self._store, uri.bucket, md5=False), workers, self.budget, self.stopping,
                 self._on_read, self.fail,
@@ -148,10 +146,7 @@ class Gateway:
             for p, regions in doc.get("partition_regions", {}).items():
                 self._partition_regions[int(p)] = set(regions)
             if program.reads and doc.get("weights"):
-                weights = {int(p): float(w) for p, w in doc["weights"].items()}
-                for p in weights:
-                    self._assigned.setdefault(p, 0.0)
-                program.weights = weights
+                program.weights = {int(p): float(w) for p, w in doc["weights"].items()}
         if program.reads and doc.get("weights"):
             self._rehome_queued()
         log.info("Gateway %s re-routed: %s", self.gateway_id, _describe(program))
@@ -316,8 +311,6 @@ class Gateway:
                 return None
             else:
                 chosen = min(live, key=lambda p: (self._finish_estimate(p, object_id, nbytes), p))
-            assert chosen is not None
-            self._assigned[chosen] = self._assigned.get(chosen, 0.0) + nbytes
             return chosen
 
     def _finish_estimate(self, partition: int, object_id: int, nbytes: int) -> float:

@@ -102,6 +102,7 @@ class OverlayHandle:
     placement: str
     options: dict[str, Any] = field(default_factory=dict)
     placement_doc: dict[str, Any] = field(default_factory=dict)
+    stale_uploads_aborted: dict[str, int] = field(default_factory=dict)  # destination URI -> uploads
     replan: dict[str, Any] | None = None  # ReplanSpec as a dict; None: keep the first plan
     submitted_at: float = 0.0  # when the sources got their objects: the transfer's own clock starts
 
@@ -159,7 +160,7 @@ class PreparedCopy:
     manifests: list[dict[str, Any]]
     expected: dict[str, dict[str, int]]  # region -> {"objects", "bytes"}
     skipped: dict[str, dict[str, int]]  # destination URI -> {"objects", "bytes"}
-    stale_uploads_aborted: int = 0
+    stale_uploads_aborted: dict[str, int] = field(default_factory=dict)  # destination URI -> uploads
 
     @property
     def volume_bytes(self) -> int:
@@ -185,9 +186,9 @@ def prepare(
             for t in targets
         ]
         region_of = {d.name: destination_regions[d.name] for d in dests}
-        aborted = 0
-        if not request.dry_run:
-            aborted = sum(t.store.abort_stale_uploads(t.uri.bucket, t.mapping.dst_prefix) for t in targets)
+        aborted = {}
+        if not request.dry_run:  # what a killed earlier run left unfinished where this run writes
+            aborted = {str(t.uri): t.store.abort_stale_uploads(t.uri.bucket, t.mapping.dst_prefix) for t in targets}
         limits = common_limits([type(d.target.store).part_limits for d in dests])
         manifests, expected, skipped = _manifests(request, source_store, selection, dests, region_of, limits)
         return PreparedCopy(request, region_of, manifests, expected, skipped, aborted)
@@ -224,7 +225,7 @@ def launch(
         job_id=job_id, job_dir=str(job_dir), request=request.to_dict(), plan=plan.to_dict(), gateways=[],
         destinations=prepared.destinations, expected=prepared.expected, skipped=prepared.skipped,
         started_at=time.time(), placement=placement.name, options=asdict(options), placement_doc=placement.to_doc(),
-        replan=replan,
+        stale_uploads_aborted=prepared.stale_uploads_aborted, replan=replan,
     )  # fmt: skip
     try:
         _save_expected(job_dir, prepared.manifests)
@@ -314,6 +315,14 @@ def record_gateways(handle: OverlayHandle) -> None:
     """Every gateway ever started, in the job directory too: teardown stops gateways a re-plan
     added even when it only has an older copy of the handle (a restarted trigger's kwargs)."""
     (handle.path / "gateways.json").write_text(json.dumps(handle.gateways))
+
+
+def load_recorded_gateways(handle: OverlayHandle) -> None:
+    """Add to ``handle`` the gateways ``record_gateways`` wrote that it does not know yet."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        recorded = json.loads((handle.path / "gateways.json").read_text())
+        known = {g["gateway_id"] for g in handle.gateways}
+        handle.gateways.extend(g for g in recorded if g["gateway_id"] not in known)
 
 
 def _manifests(
@@ -476,6 +485,7 @@ def _verify_and_summarise(
             dest.multipart_objects = sum(1 for r in results if r["multipart"])
             dest.objects_skipped = handle.skipped[uri_text]["objects"]
             dest.bytes_skipped = handle.skipped[uri_text]["bytes"]
+            dest.stale_uploads_aborted = handle.stale_uploads_aborted.get(uri_text, 0)
             dest.seconds = outcome.seconds
             summary.destinations.append(dest)
         if request.delete:
@@ -495,12 +505,8 @@ def teardown(handle: OverlayHandle, *, aborted: bool = True, credentials: StoreC
 
     Idempotent and safe to call from anywhere (worker, trigger, on_kill, CLI).
     """
+    load_recorded_gateways(handle)
     processes = handle.processes()
-    recorded = handle.path / "gateways.json"
-    if recorded.exists():
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            known = {p.gateway_id for p in processes}
-            processes += [GatewayProcess(**g) for g in json.loads(recorded.read_text()) if g["gateway_id"] not in known]
     if handle.path.exists() and processes:
         with contextlib.suppress(Exception):
             asyncio.run(_stop_all(handle, processes))

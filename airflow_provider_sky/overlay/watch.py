@@ -33,6 +33,7 @@ from airflow_provider_sky.overlay.runner import (
     OverlayOptions,
     OverlayOutcome,
     issue_gateway_identity,
+    load_recorded_gateways,
     programs_for,
     record_gateways,
 )
@@ -185,10 +186,7 @@ def _remaining(handle: OverlayHandle, state: _WatchState) -> int:
 
 def _reload_recorded(handle: OverlayHandle) -> None:
     """Gateways and plan a re-plan recorded in the job directory (a restarted trigger has older kwargs)."""
-    with contextlib.suppress(OSError, ValueError):
-        recorded = json.loads((handle.path / "gateways.json").read_text())
-        known = {g["gateway_id"] for g in handle.gateways}
-        handle.gateways.extend(g for g in recorded if g["gateway_id"] not in known)
+    load_recorded_gateways(handle)
     with contextlib.suppress(OSError, ValueError):
         handle.plan = json.loads((handle.path / "plan.json").read_text())
 
