@@ -171,7 +171,7 @@ class Gateway:
         count = 0
         for doc in objects:
             manifest = ObjectManifest(**doc, origin=self.gateway_id)
-            job = ObjectJob(_info(manifest), "", manifest.part_size)
+            job = ObjectJob(manifest.source_info(), "", manifest.part_size)
             for chunk in job.chunks():
                 with self._lock:
                     chunk_id = self._next_chunk
@@ -442,12 +442,6 @@ def _cpu_by_stage() -> dict[str, float]:
         kind = name.split("-", 1)[0] if name != "MainThread" else "control"
         out[kind] = round(out.get(kind, 0.0) + thread.user_time + thread.system_time, 3)
     return out
-
-
-def _info(manifest: ObjectManifest) -> Any:
-    from airflow_provider_sky.stores.base import ObjectInfo
-
-    return ObjectInfo(manifest.key, manifest.size, manifest.etag, None, manifest.checksums, manifest.metadata)
 
 
 def _describe(program: GatewayProgram) -> str:

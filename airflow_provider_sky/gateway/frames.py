@@ -24,6 +24,7 @@ from typing import Any
 import google_crc32c
 
 from airflow_provider_sky.errors import IntegrityError
+from airflow_provider_sky.stores.base import ObjectInfo
 
 MAGIC = b"SKY1"
 FLAG_ZSTD = 0x01
@@ -61,6 +62,10 @@ class ObjectManifest:
             return cls(**doc)
         except (ValueError, TypeError) as exc:
             raise FrameError(f"unreadable object manifest ({exc})") from exc
+
+    def source_info(self) -> ObjectInfo:
+        """The source object's record as the copy engine's jobs and checks take it."""
+        return ObjectInfo(self.key, self.size, self.etag, None, dict(self.checksums), dict(self.metadata))
 
     @property
     def part_count(self) -> int:

@@ -35,7 +35,7 @@ from airflow_provider_sky.gateway.frames import (
     recv_payload,
     send_frame,
 )
-from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo
+from airflow_provider_sky.stores.base import MultipartUpload
 from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
 from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob
 from airflow_provider_sky.transfer.stages import ByteBudget, Chunk, Reader, Stopped, Writer, check_against_source
@@ -555,8 +555,7 @@ class WriteStage:
         with self._lock:
             state = self._objects.get(m.object_id)
             if state is None:
-                info = ObjectInfo(m.key, m.size, m.etag, None, dict(m.checksums), dict(m.metadata))
-                job = ObjectJob(info, m.dst_keys[self.region], m.part_size)
+                job = ObjectJob(m.source_info(), m.dst_keys[self.region], m.part_size)
                 state = self._objects[m.object_id] = _ObjectWrite(m.object_id, job)
             return state
 
