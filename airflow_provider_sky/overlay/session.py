@@ -90,11 +90,10 @@ def placement_for(cloud: str, plan: TransferPlan, tags: dict[str, str] | None = 
 
 def choose_cloud(requested: str | None, plan: TransferPlan) -> str:
     """``gateway_cloud`` as given, else a live testbed holding the plan's regions, else local processes."""
-    from airflow_provider_sky.testbed.sweep import live_layouts
+    from airflow_provider_sky.testbed.placement import find_layout
 
-    regions = set(plan.vms)
-    held = next((set(lay["namespaces"]) for lay in live_layouts() if regions <= set(lay["namespaces"])), None)
-    return gateway_cloud_for(requested, regions, held)
+    layout = find_layout(plan.vms)
+    return gateway_cloud_for(requested, plan.vms, set(layout["namespaces"]) if layout else None)
 
 
 def start_overlay(

@@ -68,16 +68,21 @@ class TestbedPlacement(ProcessPlacement):
         return {"kind": self.name, "layout": self.layout, "endpoints": self.endpoints}
 
 
+def find_layout(regions: Iterable[str]) -> dict[str, Any] | None:
+    """The layout of a live testbed holding every one of ``regions``, or None."""
+    wanted = set(regions)
+    return next((lay for lay in live_layouts() if wanted <= set(lay["namespaces"])), None)
+
+
 def find_placement(regions: Iterable[str], endpoints: dict[str, dict[str, str]] | None = None) -> TestbedPlacement:
     """The live testbed holding every one of ``regions``; a clear error when there is none."""
-    wanted = set(regions)
-    layouts = live_layouts()
-    for layout in layouts:
-        if wanted <= set(layout["namespaces"]):
-            return TestbedPlacement(layout, endpoints or {})
-    alive = ", ".join(f"{lay['name']} ({', '.join(lay['namespaces'])})" for lay in layouts) or "none"
+    regions = list(regions)
+    layout = find_layout(regions)
+    if layout is not None:
+        return TestbedPlacement(layout, endpoints or {})
+    alive = ", ".join(f"{lay['name']} ({', '.join(lay['namespaces'])})" for lay in live_layouts()) or "none"
     raise SkyUserError(
-        f"No live testbed has the regions {', '.join(sorted(wanted))} (live testbeds: {alive})",
+        f"No live testbed has the regions {', '.join(sorted(set(regions)))} (live testbeds: {alive})",
         "build one first (the testbed fixture, or Testbed.build('triangle') as root), "
         "or choose another gateway_cloud",
     )
