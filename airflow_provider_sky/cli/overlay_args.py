@@ -35,9 +35,13 @@ def add_overlay_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-instances-per-region", default=None, help="gateway VMs a region may run")
     group.add_argument("--deny", action="append", default=None, help="region glob the data must not transit")
     group.add_argument("--allow", action="append", default=None, help="only regions matching these globs")
-    group.add_argument("--gateway-cloud", choices=("local", "testbed", "process"), default=None,
-                       help="where gateways run: local sshd VMs, testbed namespaces or plain processes "
-                            "(default: a live testbed holding the regions, else local)")
+    group.add_argument("--gateway-cloud", choices=("vm", "local", "testbed", "process"), default=None,
+                       help="where gateways run: VMs in each region's cloud (local:* regions: sshd VMs), "
+                            "testbed namespaces or plain processes (default: a live testbed holding the "
+                            "regions, else vm)")
+    group.add_argument("--backend-options", default=None, metavar="JSON",
+                       help='per-cloud VM options, e.g. \'{"aws": {"image_id": "ami-...", '
+                            '"security_group_ids": ["sg-..."]}}\' (docs/overlay.md)')
     group.add_argument("--compression", choices=("auto", "zstd", "off"), default="auto")
     group.add_argument("--gateway-memory", default="256", help="MiB of chunks in flight per gateway (256)")  # fmt: skip
 
@@ -54,7 +58,12 @@ def run_with_overlay(args: argparse.Namespace, request: CopyRequest, credentials
 ]:  # fmt: skip
     """Plan and copy through gateways; (None, reason) when the direct path should run instead."""
     from airflow_provider_sky.overlay import runner
-    from airflow_provider_sky.overlay.session import OverlaySettings, check_regions, start_overlay
+    from airflow_provider_sky.overlay.session import (
+        OverlaySettings,
+        check_regions,
+        parse_backend_options,
+        start_overlay,
+    )
     from airflow_provider_sky.overlay.watch import watch
     from airflow_provider_sky.planner.api import Planner
 
@@ -71,11 +80,13 @@ def run_with_overlay(args: argparse.Namespace, request: CopyRequest, credentials
     limit = args.max_instances_per_region
     planner = Planner(args.grid, int(parse_number("--max-instances-per-region", limit, minimum=1, integer=True))
                       if limit else None)  # fmt: skip
+    backend_options = parse_backend_options("--backend-options", args.backend_options)
     settings = OverlaySettings(
         args.source_region, {str(parse_uri(d)): r for d, r in zip(request.destinations, regions, strict=True)},
         args.overlay, goal, budget, parse_list("--deny", args.deny), parse_list("--allow", args.allow),
         args.gateway_cloud, args.compression,
         int(parse_number("--gateway-memory", args.gateway_memory, minimum=16, maximum=65536, integer=True)), 5.0,
+        backend_options=backend_options,
     )  # fmt: skip
     say = (lambda line: None) if args.no_progress else (lambda line: print(line, file=sys.stderr))
     started = start_overlay(request, settings, planner, credentials, say)

@@ -66,9 +66,13 @@ class SkyTransferOperator(BaseOperator):
     :param source_region / destination_region: the grid regions the stores are in (one region,
         or for several destinations a list in their order); needed for the overlay.
     :param overlay: "auto", "always" or "never" (the direct path in the worker).
-    :param gateway_cloud: where gateways run: "local" (VMs of the embedded local cloud, started
-        over SSH), "testbed" (a live network-namespace testbed), "process" (plain processes on this
-        machine); default: the testbed holding the plan's regions, else local.
+    :param gateway_cloud: where gateways run: "vm" (a VM per gateway in each region's own cloud,
+        started over SSH; ``local:*`` regions use the embedded sshd cloud; "local" is an older name),
+        "testbed" (a live network-namespace testbed), "process" (plain processes on this machine);
+        default: the testbed holding the plan's regions, else "vm".
+    :param backend_options: per-cloud options for gateway VMs, as ``SkyLaunchOperator`` takes them
+        plus ``gateway_instance_type``, ``gateway_python``, ``gateway_setup`` and ``gateway_ports``
+        (docs/overlay.md), e.g. ``{"aws": {"image_id": "ami-...", "security_group_ids": ["sg-..."]}}``.
     :param compression: "auto" (zstd when a sample of the data compresses), "zstd" or "off".
     :param deferrable: wait for the gateways in the triggerer (no worker slot held).
     :param cancel_on_kill: stop the gateways when the task is killed while deferred.
@@ -85,10 +89,11 @@ class SkyTransferOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "source", "destination", "mode", "delete", "objective", "throughput_goal_gbps", "budget_usd_per_gb",
         "max_instances_per_region", "deny_regions", "allow_regions", "grid", "sky_conn_id", "source_region",
-        "destination_region", "overlay", "gateway_cloud", "compression", "aws_conn_id", "gcp_conn_id",
-        "azure_conn_id", "chunk_size_mb", "concurrency", "multipart_threshold_mb", "gateway_memory_mb", "dry_run",
-        "cancel_on_kill",
+        "destination_region", "overlay", "gateway_cloud", "backend_options", "compression", "aws_conn_id",
+        "gcp_conn_id", "azure_conn_id", "chunk_size_mb", "concurrency", "multipart_threshold_mb", "gateway_memory_mb",
+        "dry_run", "cancel_on_kill",
     )  # fmt: skip
+    template_fields_renderers = {"backend_options": "json"}
     ui_color = "#cfe8ff"
     operator_extra_links = (SkyDestinationLink(),)
 
@@ -111,6 +116,7 @@ class SkyTransferOperator(BaseOperator):
         destination_region: str | Sequence[str] | None = None,
         overlay: str = "auto",
         gateway_cloud: str | None = None,
+        backend_options: dict[str, dict[str, Any]] | str | None = None,
         compression: str = "auto",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool | str = True,
@@ -142,6 +148,7 @@ class SkyTransferOperator(BaseOperator):
         self.destination_region = destination_region
         self.overlay = overlay
         self.gateway_cloud = gateway_cloud
+        self.backend_options = backend_options
         self.compression = compression
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
@@ -252,7 +259,7 @@ class SkyTransferOperator(BaseOperator):
     ) -> dict[str, Any]:  # fmt: skip
         from airflow_provider_sky.overlay import runner
         from airflow_provider_sky.overlay.decide import GATEWAY_CLOUDS
-        from airflow_provider_sky.overlay.session import OverlaySettings, start_overlay
+        from airflow_provider_sky.overlay.session import OverlaySettings, parse_backend_options, start_overlay
         from airflow_provider_sky.overlay.watch import watch
 
         goal, budget = self._goal()
@@ -264,6 +271,7 @@ class SkyTransferOperator(BaseOperator):
             planner.rules(parse_list("deny_regions", self.deny_regions), "deny_regions"),
             planner.rules(parse_list("allow_regions", self.allow_regions), "allow_regions"),
             cloud, compression, int(memory), self.progress_interval_s, tags=self._tags(context),
+            backend_options=parse_backend_options("backend_options", self.backend_options),
         )  # fmt: skip
         uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
         credentials = self._hook().get_credentials(uris)

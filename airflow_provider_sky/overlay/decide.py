@@ -6,7 +6,7 @@
 2. it runs more than one gateway VM in some region, or
 3. the time it predicts beats the direct path (the worker copying over the direct link at the
    grid's per-VM rate) by more than the gateways' start-up cost (a few seconds for local and
-   testbed gateways, about a minute and a half for cloud VMs).
+   testbed gateways, about a minute and a half for cloud VMs: the slowest cloud of the plan counts).
 
 Otherwise the worker copies on the direct path, as ``overlay="never"`` always does.
 """
@@ -21,7 +21,9 @@ from airflow_provider_sky.planner.data import RegionGrid
 from airflow_provider_sky.planner.plan import TransferPlan
 
 STARTUP_S = {"process": 2.0, "local": 3.0, "testbed": 3.0, "aws": 90.0, "gcp": 90.0, "azure": 120.0}
-GATEWAY_CLOUDS = ("local", "testbed", "process")  # where gateways can run today (clouds: docs/overlay.md)
+# vm: VMs in each region's own cloud (local:* regions on the embedded sshd cloud); "local" is its
+# older name. testbed: namespaces of a live testbed. process: plain processes on this machine.
+GATEWAY_CLOUDS = ("vm", "local", "testbed", "process")
 
 
 @dataclass(frozen=True)
@@ -58,18 +60,27 @@ def decide(mode: str, plan: TransferPlan, grid: RegionGrid, volume_bytes: int, s
     return OverlayDecision(False, why, direct_s, overlay_s)
 
 
+def startup_seconds(gateway_cloud: str, regions: Iterable[str]) -> float:
+    """How long gateways take to start: VMs as long as the slowest of the plan's clouds."""
+    if gateway_cloud != "vm":
+        return STARTUP_S.get(gateway_cloud, 90.0)
+    return max((STARTUP_S.get(r.split(":", 1)[0], 120.0) for r in regions), default=90.0)
+
+
 def gateway_cloud_for(requested: str | None, regions: Iterable[str], testbed_regions: set[str] | None) -> str:
-    """``gateway_cloud`` as given, or: the live testbed that holds the regions, else local VMs."""
+    """``gateway_cloud`` as given, or: the live testbed that holds the regions, else VMs in their clouds."""
+    from airflow_provider_sky.launch.backends.base import CLOUDS
+
     regions = set(regions)
     if requested:
-        return requested
+        return "vm" if requested == "local" else requested
     if testbed_regions is not None and regions <= testbed_regions:
         return "testbed"
     clouds = {r.split(":", 1)[0] for r in regions}
-    if clouds == {"local"}:
-        return "local"
+    if clouds <= set(CLOUDS):
+        return "vm"
     raise SkyUserError(
-        f"Gateways for {', '.join(sorted(regions))} would need VMs in {', '.join(sorted(clouds))}, which this "
-        "version cannot start yet",
-        "use overlay='never' (the direct path), or a grid whose regions are local:* or a live testbed",
+        f"Gateways for {', '.join(sorted(regions))} would need VMs in {', '.join(sorted(clouds - set(CLOUDS)))}, "
+        "which have no compute backend",
+        f"plan over regions of {', '.join(CLOUDS)}, or use overlay='never' (the direct path)",
     )

@@ -16,7 +16,7 @@ from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.overlay import runner
 from airflow_provider_sky.overlay.compression import choose_compression
-from airflow_provider_sky.overlay.decide import STARTUP_S, OverlayDecision, decide, gateway_cloud_for
+from airflow_provider_sky.overlay.decide import OverlayDecision, decide, gateway_cloud_for, startup_seconds
 from airflow_provider_sky.overlay.fleet import LoopbackPlacement, Placement
 from airflow_provider_sky.overlay.replan import ReplanSpec
 from airflow_provider_sky.planner.api import Planner
@@ -41,6 +41,7 @@ class OverlaySettings:
     log_interval_s: float = 10.0
     replan: bool = True
     tags: dict[str, str] = field(default_factory=dict)  # DAG/run/task tags for gateway VMs
+    backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # cloud -> VM options
 
 
 @dataclass
@@ -52,6 +53,29 @@ class Started:
     handle: runner.OverlayHandle | None = None
     gateway_cloud: str | None = None
     compression: str = "off"
+
+
+def parse_backend_options(name: str, value: Any) -> dict[str, dict[str, Any]]:
+    """``{"aws": {...}, "gcp": {...}}`` from a dict or its JSON text (a templated field renders to text)."""
+    import json
+
+    from airflow_provider_sky.launch.backends.base import CLOUDS
+
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise SkyUserError(f"{name} is not JSON ({exc.msg} at character {exc.pos})",
+                               'pass an object of clouds, e.g. {"aws": {"image_id": "ami-..."}}') from None  # fmt: skip
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise SkyUserError(f"{name} must map cloud names to objects of options",
+                           'e.g. {"aws": {"image_id": "ami-..."}, "gcp": {"project": "my-project"}}')  # fmt: skip
+    unknown = sorted(set(value) - set(CLOUDS))
+    if unknown:
+        raise SkyUserError(f"{name} names unknown cloud(s) {', '.join(unknown)}", f"use {', '.join(CLOUDS)}")
+    return {str(k): dict(v) for k, v in value.items()}
 
 
 def check_regions(request: CopyRequest, regions: list[str]) -> None:
@@ -74,17 +98,20 @@ def plan_for(planner: Planner, settings: OverlaySettings) -> TransferPlan:
     )  # fmt: skip
 
 
-def placement_for(cloud: str, plan: TransferPlan, tags: dict[str, str] | None = None) -> Placement:
-    """testbed: namespaces of a live testbed; local: sshd VMs of the local compute backend; process:
-    plain processes on this machine."""
+def placement_for(
+    cloud: str, plan: TransferPlan, tags: dict[str, str] | None = None,
+    backend_options: dict[str, dict[str, Any]] | None = None,
+) -> Placement:  # fmt: skip
+    """testbed: namespaces of a live testbed; vm: VMs in each region's cloud (local:* regions on
+    the embedded sshd cloud); process: plain processes on this machine."""
     if cloud == "testbed":
         from airflow_provider_sky.testbed.placement import find_placement
 
         return find_placement(plan.vms)
-    if cloud == "local":
+    if cloud in ("vm", "local"):
         from airflow_provider_sky.overlay.vms import VmPlacement
 
-        return VmPlacement(dict(tags or {}))
+        return VmPlacement(dict(tags or {}), dict(backend_options or {}))
     return LoopbackPlacement()
 
 
@@ -113,8 +140,9 @@ def start_overlay(
     except SkyUserError:
         if settings.mode == "always":
             raise
-        return Started(plan, OverlayDecision(False, "gateways cannot run in the plan's clouds yet"))
-    decision = decide(settings.mode, plan, planner.grid, prepared.volume_bytes, STARTUP_S.get(cloud, 90.0))
+        return Started(plan, OverlayDecision(False, "gateways cannot run in the plan's clouds"))
+    startup = startup_seconds(cloud, plan.vms)
+    decision = decide(settings.mode, plan, planner.grid, prepared.volume_bytes, startup)
     if not decision.use_gateways:
         return Started(plan, decision)
     compression = choose_compression(settings.compression, prepared, credentials)
@@ -125,7 +153,7 @@ def start_overlay(
     if settings.replan and len(settings.destination_regions) == 1:
         replan = ReplanSpec(settings.goal_gbps, settings.budget_usd_per_gb, settings.deny_regions,
                             settings.allow_regions).to_dict()  # fmt: skip
-    placement = placement_for(cloud, plan, settings.tags)
+    placement = placement_for(cloud, plan, settings.tags, settings.backend_options)
     handle = runner.launch(prepared, plan, placement, credentials, options, replan=replan,
                            grid=planner.grid.to_dict())  # fmt: skip
     return Started(plan, decision, handle, cloud, compression)

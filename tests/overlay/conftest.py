@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
-from tests.launch.conftest import sshd_available  # noqa: F401 - fixture shared with the launch tests
+from tests.launch.conftest import moto_ec2, moto_ec2_server, sshd_available  # noqa: F401 - shared with launch tests
+from tests.launch.test_backend_aws import ssh_via_local  # noqa: F401 - gives moto's EC2 instances a local sshd
 from tests.testbed.conftest import make_testbed, netns_ready  # noqa: F401 - fixtures shared with the testbed tests
 
 
