@@ -7,6 +7,7 @@ Percent signs are *not* decoded: `s3://b/100%25` names the key `100%25`, as in t
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -51,6 +52,28 @@ class ObjectURI:
         if self.scheme == "file":
             return "file:///"
         return f"{self.scheme}://{self.bucket}"
+
+    @property
+    def place(self) -> tuple[str, str, str, str]:
+        """Where objects written under this URI land, spelled one way, to tell two spellings apart.
+
+        (scheme, account, bucket, prefix): the https form of Azure is already ``azure`` here; the
+        prefix ends with '/' (``s3://b/x`` and ``s3://b/x/`` write to the same place when the
+        source is a prefix); local paths are resolved (``.``, ``..``, repeated '/', symlinks)
+        because the file system, not the text, decides where bytes go. Object keys are kept
+        byte-for-byte: ``s3://b/x//`` is a different prefix from ``s3://b/x/``.
+        """
+        key = self.key
+        if self.scheme == "file":
+            key = os.path.realpath("/" + key).lstrip("/")
+        if key and not key.endswith("/"):
+            key += "/"
+        return (self.scheme, self.account, self.bucket, key)
+
+    def contains(self, other: ObjectURI) -> bool:
+        """True when every object written under ``other`` also lies under this URI's place."""
+        mine, theirs = self.place, other.place
+        return mine[:3] == theirs[:3] and theirs[3].startswith(mine[3])
 
     def __str__(self) -> str:
         if self.scheme == "file":

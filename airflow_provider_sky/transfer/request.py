@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.uri import parse_uri
 
 MiB = 1024 * 1024
 Mode = Literal["cp", "sync"]
@@ -64,6 +65,35 @@ class CopyRequest:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise SkyUserError(f"{name}={value!r} is not a positive integer", f"pass {name} >= 1")
+        self._check_distinct_destinations()
+
+    def _check_distinct_destinations(self) -> None:
+        """Two destinations that write to the same place would upload every object twice at once.
+
+        Spellings differ (``s3://b/x`` and ``s3://b/x/``, ``azure://ACCOUNT/c/`` and its https
+        form, ``file:///tmp/a/../a/``), so places are compared, not text. A destination inside
+        another is refused too: one copy's keys can be the other's (``y/k`` under ``x/`` and
+        ``k`` under ``x/y/``), and a sync with delete of the outer one removes the inner one's.
+        """
+        seen = []
+        for text in self.destinations:
+            uri = parse_uri(text)
+            for earlier_text, earlier in seen:
+                if uri.place == earlier.place:
+                    raise SkyUserError(
+                        f"Destinations {earlier_text!r} and {text!r} are the same place; every object would be "
+                        "uploaded there twice at once",
+                        "list each destination once",
+                    )
+                pair = [(earlier_text, earlier), (text, uri)]
+                nested = [(a, b) for (a, outer), (b, inner) in (pair, pair[::-1]) if outer.contains(inner)]
+                if nested:
+                    raise SkyUserError(
+                        f"Destination {nested[0][1]!r} lies inside destination {nested[0][0]!r}; their copies "
+                        "would overwrite each other's objects",
+                        "give destinations that do not contain one another (e.g. sibling prefixes)",
+                    )
+            seen.append((text, uri))
 
     @property
     def memory_budget(self) -> int:

@@ -96,6 +96,6 @@ def test_local_store_refuses_to_write_an_unmappable_key(local, tmp_path):
 def test_a_request_survives_a_round_trip_through_plain_json():
     import json
 
-    request = CopyRequest.build("s3://a/x/", ["gs://b/y/", "file:///tmp/z/"], mode="sync", delete=True)
+    request = CopyRequest.build("s3://bucket-a/x/", ["gs://bucket-b/y/", "file:///tmp/z/"], mode="sync", delete=True)
 
     assert CopyRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
