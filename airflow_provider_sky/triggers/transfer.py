@@ -56,7 +56,14 @@ class SkyTransferTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         handle = runner.OverlayHandle.from_dict(self.handle)
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
-        outcome = await watch(handle, log_line=self.log.info, timeout_s=timeout)
+        try:
+            outcome = await watch(handle, log_line=self.log.info, timeout_s=timeout)
+        except Exception as exc:  # any failure must still reach execute_complete, which tears down
+            # Had it escaped, Airflow would fail the task without execute_complete, and the
+            # gateways would live on until their idle timeout (VMs: until the janitor's TTL).
+            self.log.exception("Lost track of overlay job %s", handle.job_id)
+            why = f"the triggerer lost track of the job ({type(exc).__name__}: {exc})"
+            outcome = runner.OverlayOutcome("failed", why)
         yield TriggerEvent({"status": outcome.status, "outcome": outcome.to_dict(), "handle": self.handle,
                             "state": self.state})  # fmt: skip
 

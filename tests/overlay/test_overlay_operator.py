@@ -86,3 +86,33 @@ def test_bytes_in_flight_stay_within_each_gateways_budget(tmp_path: Path) -> Non
         assert gateway["budget_peak"] <= gateway["budget_limit"] == 16 * 1024 * 1024
     ends = [g for g in outcome.gateways.values() if g["region"] != "local:tb-relay"]
     assert all(g["budget_peak"] > 0 for g in ends)  # the relay streams chunks through and holds none
+
+
+def test_a_trigger_that_loses_track_of_its_job_still_ends_in_teardown(tmp_path: Path, monkeypatch) -> None:
+    """An error inside the trigger becomes a failed event, so execute_complete runs and removes the gateways."""
+    import asyncio
+
+    from airflow_provider_sky.triggers import transfer as trigger_module
+    from airflow_provider_sky.triggers.transfer import SkyTransferTrigger
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tree(src, {"x": 100})
+    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/")
+    handle = runner.start(request, triangle_plan(), {f"file://{dst}/": "local:tb-dst"}, LoopbackPlacement())
+
+    async def broken_watch(*args, **kwargs):
+        raise ConnectionResetError("control connection reset")
+
+    monkeypatch.setattr(trigger_module, "watch", broken_watch)
+
+    async def first_event():
+        async for event in SkyTransferTrigger(handle=handle.to_dict()).run():
+            return event.payload
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "failed"
+    assert "ConnectionResetError: control connection reset" in event["outcome"]["message"]
+    with pytest.raises(runner.OverlayFailed, match="lost track of the job"):
+        _operator().execute_complete({}, event)
+    assert not [p for p in gateway_processes() if handle.job_id in " ".join(p.cmdline())]
+    assert not handle.path.exists()
