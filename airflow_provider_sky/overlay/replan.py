@@ -150,6 +150,10 @@ class Replanner:
             return None
         return new, gain
 
+    def restore(self, switches: list[Switch]) -> None:
+        """Carry on after a restart: earlier switches count against the limit and own their partition ids."""
+        self.switches = list(switches)
+
     def switched(self, new: TransferPlan, reason: str, gain: float) -> int:
         """Record a switch; returns the first partition id for the new plan."""
         self.switches.append(Switch(time.monotonic() - self._started, reason, gain, new.to_dict()))

@@ -26,7 +26,7 @@ from airflow_provider_sky.errors import SkyError
 from airflow_provider_sky.gateway.program import compile_programs, partitions
 from airflow_provider_sky.overlay.client import ControlClient, GatewayUnreachable
 from airflow_provider_sky.overlay.fleet import placement_from_doc
-from airflow_provider_sky.overlay.replan import Replanner, ReplanSpec, maybe_replan
+from airflow_provider_sky.overlay.replan import Replanner, ReplanSpec, Switch, maybe_replan
 from airflow_provider_sky.overlay.runner import (
     GATEWAY_LOST_AFTER_S,
     OverlayHandle,
@@ -81,6 +81,8 @@ async def watch(
 
         async def apply(new_plan: TransferPlan, first: int) -> None:
             await _apply_plan(client, handle, new_plan, first, options)
+            if replanner is not None:  # a restarted watch counts them on (the limit is per job)
+                (handle.path / "switches.json").write_text(json.dumps([asdict(s) for s in replanner.switches]))
             for p in handle.processes():
                 urls.setdefault(p.gateway_id, p.control_url)
                 region_of.setdefault(p.gateway_id, p.region)
@@ -196,8 +198,11 @@ def _replanner(handle: OverlayHandle) -> Replanner | None:
     grid_path = handle.path / "grid.json"
     if not handle.replan or len(handle.plan["destinations"]) != 1 or not grid_path.exists():
         return None
-    return Replanner(TransferPlan.from_dict(handle.plan), ReplanSpec(**handle.replan),
-                     json.loads(grid_path.read_text()), {p.region for p in handle.processes()})  # fmt: skip
+    replanner = Replanner(TransferPlan.from_dict(handle.plan), ReplanSpec(**handle.replan),
+                          json.loads(grid_path.read_text()), {p.region for p in handle.processes()})  # fmt: skip
+    with contextlib.suppress(OSError, ValueError):  # switches an earlier watch of this job applied
+        replanner.restore([Switch(**doc) for doc in json.loads((handle.path / "switches.json").read_text())])
+    return replanner
 
 
 async def _apply_plan(

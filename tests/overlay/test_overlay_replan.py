@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_sky.overlay import runner
-from airflow_provider_sky.overlay.replan import ReplanPolicy, ReplanSpec
-from airflow_provider_sky.overlay.watch import watch
+from airflow_provider_sky.overlay.replan import PARTITION_STRIDE, ReplanPolicy, ReplanSpec
+from airflow_provider_sky.overlay.watch import _replanner, watch
 from airflow_provider_sky.planner.api import Planner
 from airflow_provider_sky.testbed.placement import TestbedPlacement
 from airflow_provider_sky.transfer.request import CopyRequest
@@ -51,11 +51,14 @@ def test_a_slowed_direct_link_switches_the_route_once_and_it_does_not_flap_back(
         started = time.monotonic()
         outcome = asyncio.run(watch(handle, log_line=log_line, timeout_s=120))
         took = time.monotonic() - started
+        resumed = _replanner(handle)  # what a restarted triggerer's watch would start from
     except BaseException:
         runner.teardown(handle)
         raise
     runner.finish(handle, outcome)
     assert outcome.status == "success", outcome.message
+    assert resumed is not None and len(resumed.switches) == 1  # the limit counts across restarts
+    assert resumed.switched(plan, "again", 0.5) == 2 * PARTITION_STRIDE  # new partition ids, no reuse
     assert read_tree(dst) == sent
     assert len(outcome.switches) == 1, lines
     assert RELAY in outcome.switches[0]["plan"]["vms"]
