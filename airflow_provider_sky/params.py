@@ -8,18 +8,24 @@ argument, what was given and what is accepted.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
 
 _TRUE = {"true", "yes", "on", "1", "y", "t"}
-_FALSE = {"false", "no", "off", "0", "n", "f", "none", ""}
+_FALSE = {"false", "no", "off", "0", "n", "f"}
+# Plain decimal spellings only: Python's int()/float() also take "1_000" and full-width digits.
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII)
 
 
 def parse_bool(name: str, value: Any) -> bool:
+    """True or False from a bool, 0/1, or the usual spellings; an empty render is refused, not false."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -46,14 +52,18 @@ def parse_number(
             raise ValueError
         if isinstance(value, str):
             text = value.strip()
+            if not (_INTEGER if integer else _DECIMAL).fullmatch(text):
+                raise ValueError
             parsed = int(text) if integer else float(text)
         elif integer:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             parsed = int(value)
-        else:
+        elif isinstance(value, int | float):
             parsed = float(value)
-    except (TypeError, ValueError):
+        else:
+            raise TypeError
+    except (TypeError, ValueError, OverflowError):
         raise SkyUserError(f"{name}={value!r} is not {kind}", f"give {name} as {kind}") from None
     if not math.isfinite(parsed):
         raise SkyUserError(f"{name}={value!r} is not finite", f"give {name} as a finite {kind.split()[1]}")
@@ -95,3 +105,23 @@ def parse_list(name: str, value: Any) -> list[str] | None:
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return [str(v) for v in value]
     raise SkyUserError(f"{name}={value!r} is not a list of strings", f'give {name} like ["aws:us-*", "gcp:asia-*"]')
+
+
+def parse_mapping(name: str, value: Any, example: str = '{"key": "value"}') -> dict[str, Any] | None:
+    """A mapping: a dict, its JSON text, or the Python repr a rendered ``{{ ti.xcom_pull() }}`` gives."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                raise SkyUserError(
+                    f"{name} is neither JSON nor a literal mapping", f"give {name} like {example}"
+                ) from None
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise SkyUserError(f"{name} is a {type(value).__name__}, not a mapping", f"give {name} like {example}")
+    return dict(value)

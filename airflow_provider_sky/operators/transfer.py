@@ -82,7 +82,8 @@ class SkyTransferOperator(BaseOperator):
     :param concurrency: chunks (or batches of small objects) in flight at once on the direct path.
     :param multipart_threshold_mb: objects larger than this move as parallel chunks.
     :param gateway_memory_mb: chunk bytes in flight per gateway, at most.
-    :param dry_run: list what would be copied or deleted, write nothing.
+    :param dry_run: list what would be copied or deleted, write nothing (kept as ``dry_run_only``:
+        ``BaseOperator.dry_run()`` is a method this attribute must not hide).
     :param progress_interval_s: how often progress (bytes, rate, ETA) is logged.
     """
 
@@ -91,7 +92,7 @@ class SkyTransferOperator(BaseOperator):
         "max_instances_per_region", "deny_regions", "allow_regions", "grid", "sky_conn_id", "source_region",
         "destination_region", "overlay", "gateway_cloud", "backend_options", "compression", "aws_conn_id",
         "gcp_conn_id", "azure_conn_id", "chunk_size_mb", "concurrency", "multipart_threshold_mb", "gateway_memory_mb",
-        "dry_run", "cancel_on_kill",
+        "dry_run_only", "cancel_on_kill",
     )  # fmt: skip
     template_fields_renderers = {"backend_options": "json"}
     ui_color = "#cfe8ff"
@@ -159,7 +160,7 @@ class SkyTransferOperator(BaseOperator):
         self.concurrency = concurrency
         self.multipart_threshold_mb = multipart_threshold_mb
         self.gateway_memory_mb = gateway_memory_mb
-        self.dry_run = dry_run
+        self.dry_run_only = dry_run
         self.progress_interval_s = progress_interval_s
         self._cancel = threading.Event()
         self._handle: OverlayHandle | None = None
@@ -179,8 +180,15 @@ class SkyTransferOperator(BaseOperator):
                 parse_number("multipart_threshold_mb", self.multipart_threshold_mb, minimum=1, integer=True)
             )
             * MiB,
-            dry_run=parse_bool("dry_run", self.dry_run),
+            dry_run=parse_bool("dry_run", self.dry_run_only),
         )
+
+    def _switches(self) -> tuple[bool, bool]:
+        """(deferrable, cancel_on_kill), parsed: a rendered "False" must neither defer nor cancel."""
+        return parse_bool("deferrable", self.deferrable), parse_bool("cancel_on_kill", self.cancel_on_kill)
+
+    def _gateway_memory_mb(self) -> int:
+        return int(parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True))
 
     def _goal(self) -> tuple[float | None, float | None]:
         """(throughput goal, budget): the objective says which one is used; the default goal is 1 Gbit/s."""
@@ -229,7 +237,7 @@ class SkyTransferOperator(BaseOperator):
         request = self.build_request()
         mode = parse_choice("overlay", self.overlay, ("auto", "always", "never"))
         compression = parse_choice("compression", self.compression, ("auto", "zstd", "off"))
-        parse_bool("cancel_on_kill", self.cancel_on_kill)
+        self._switches()
         verb = "Dry run of" if request.dry_run else request.mode
         self.log.info("%s %s -> %s", verb, request.source, ", ".join(request.destinations))
         regions = self._regions(request) if mode != "never" else None
@@ -264,7 +272,7 @@ class SkyTransferOperator(BaseOperator):
 
         goal, budget = self._goal()
         planner = self._planner_hook()
-        memory = parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True)
+        memory = self._gateway_memory_mb()
         cloud = parse_choice("gateway_cloud", self.gateway_cloud, GATEWAY_CLOUDS) if self.gateway_cloud else None
         settings = OverlaySettings(
             source_region, destination_regions, mode, goal, budget,
@@ -283,12 +291,13 @@ class SkyTransferOperator(BaseOperator):
         SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
         state = {"reason": started.decision.reason}
         timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
-        if self.deferrable:
+        deferrable, cancel_on_kill = self._switches()
+        if deferrable:
             from airflow_provider_sky.triggers.transfer import SkyTransferTrigger
 
             trigger = SkyTransferTrigger(
                 handle=handle.to_dict(), deadline=time.time() + timeout if timeout else None,
-                cancel_on_kill=parse_bool("cancel_on_kill", self.cancel_on_kill), state=state,
+                cancel_on_kill=cancel_on_kill, state=state,
             )  # fmt: skip
             self.defer(trigger=trigger, method_name="execute_complete")
         try:

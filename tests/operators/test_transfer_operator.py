@@ -16,7 +16,7 @@ from airflow_provider_sky.operators.transfer import SkyTransferOperator
 
 USER_ARGUMENTS = (
     "source", "destination", "mode", "delete", "aws_conn_id", "gcp_conn_id", "azure_conn_id",
-    "chunk_size_mb", "concurrency", "multipart_threshold_mb", "dry_run",
+    "chunk_size_mb", "concurrency", "multipart_threshold_mb", "dry_run_only",  # the dry_run= argument
 )
 
 
