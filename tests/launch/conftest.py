@@ -198,3 +198,35 @@ def moto_ec2(moto_ec2_server: MotoEC2, monkeypatch: pytest.MonkeyPatch) -> Itera
         if ids:
             moto_ec2_server.client(region).terminate_instances(InstanceIds=ids)
     assert not any(left.values()), f"test left EC2 instances running: {left}"
+
+
+# --------------------------------------------------------------------------- reachable cloud VMs
+
+
+def reach_through_local_sshd(monkeypatch: pytest.MonkeyPatch, module: object) -> None:
+    """Give every VM a cloud module launches an SSH endpoint: a local sshd with the requested host key.
+
+    Emulated and replayed clouds hand out addresses nothing listens on; the API calls stay the
+    cloud module's own, only the SSH fields of each Instance come from a local-backend VM.
+    """
+    from airflow_provider_sky.launch.backends.base import ProvisionRequest
+
+    real_launch, real_terminate = module.launch, module.terminate  # type: ignore[attr-defined]
+    local_region = f"local-{module.CLOUD}"  # type: ignore[attr-defined]
+
+    def launch(request, options):
+        instances = real_launch(request, options)
+        local_request = ProvisionRequest(**{**request.__dict__, "cloud": "local", "region": local_region,
+                                            "zone": None, "num_nodes": len(instances)})  # fmt: skip
+        for instance, vm in zip(instances, local.launch(local_request, {}), strict=True):
+            for field in ("ssh_host", "ssh_port", "ssh_user", "host_key", "remote_root", "sandboxed"):
+                setattr(instance, field, getattr(vm, field))
+        return instances
+
+    def terminate(cluster_name, region, options):
+        real_terminate(cluster_name, region, options)
+        local.terminate(cluster_name, local_region, {})
+
+    monkeypatch.setattr(module, "launch", launch)
+    monkeypatch.setattr(module, "terminate", terminate)
+

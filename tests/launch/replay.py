@@ -81,5 +81,13 @@ class ReplayAdapter(BaseAdapter):
     def close(self) -> None:
         pass
 
+    def rename(self, names: dict[str, str]) -> ReplayAdapter:
+        """The same exchanges for other resource names (a generated cluster name for the recorded one)."""
+        text = json.dumps(self.pending)
+        for old, new in names.items():
+            text = text.replace(old, new)
+        self.pending = json.loads(text)
+        return self
+
     def assert_done(self) -> None:
         assert not self.pending, f"{len(self.pending)} recorded exchanges never requested: {self.pending[:1]}"

@@ -11,10 +11,11 @@ import base64
 import pytest
 
 from airflow_provider_sky.launch import runner, state
-from airflow_provider_sky.launch.backends import aws, local
+from airflow_provider_sky.launch.backends import aws
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
 from airflow_provider_sky.launch.plan import Candidate, LaunchPlan
 from airflow_provider_sky.launch.task import TaskSpec
+from tests.launch.conftest import reach_through_local_sshd
 
 OPTIONS = {"image_id": "ami-12c6146b", "regions": ["us-east-1", "us-west-2"]}
 
@@ -68,23 +69,7 @@ def test_list_tagged_finds_managed_instances_in_every_region(options):
 @pytest.fixture
 def ssh_via_local(monkeypatch):
     """Give every EC2 instance a reachable SSH endpoint: a local sshd with the requested host key."""
-    real_launch, real_terminate = aws.launch, aws.terminate
-
-    def launch(request, options):
-        instances = real_launch(request, options)
-        local_request = ProvisionRequest(**{**request.__dict__, "cloud": "local", "region": "local-ec2",
-                                            "zone": None, "num_nodes": len(instances)})
-        for instance, vm in zip(instances, local.launch(local_request, {}), strict=True):
-            for field in ("ssh_host", "ssh_port", "ssh_user", "host_key", "remote_root", "sandboxed"):
-                setattr(instance, field, getattr(vm, field))
-        return instances
-
-    def terminate(cluster_name, region, options):
-        real_terminate(cluster_name, region, options)
-        local.terminate(cluster_name, "local-ec2", {})
-
-    monkeypatch.setattr(aws, "launch", launch)
-    monkeypatch.setattr(aws, "terminate", terminate)
+    reach_through_local_sshd(monkeypatch, aws)
 
 
 @pytest.mark.sshd

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from replay import ReplayAdapter
 
 from airflow_provider_sky.launch.backends import azure
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
+from tests.launch.replay import ReplayAdapter
 
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 OPTIONS = {

@@ -6,12 +6,15 @@ Every test ends with no gateway process and no job directory left, whatever happ
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from airflow_provider_sky.overlay.fleet import GatewayProcess
+from airflow_provider_sky.overlay.vms import VmPlacement
 from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
 from tests.launch.conftest import moto_ec2, moto_ec2_server, sshd_available  # noqa: F401 - shared with launch tests
 from tests.launch.test_backend_aws import ssh_via_local  # noqa: F401 - gives moto's EC2 instances a local sshd
@@ -73,3 +76,43 @@ def triangle_plan(direct_gbps: float = 0.02, relay_gbps: float = 0.2, source: st
         ],
         vms={source: 1, relay: 1, dest: 1},
     )  # fmt: skip
+
+
+def one_vm_gateway(region: str, options: dict, job_dir: Path) -> tuple[VmPlacement, GatewayProcess, dict]:
+    """Start one gateway on a VM of ``region``'s cloud through VmPlacement; return it and its /health."""
+    import asyncio
+
+    from airflow_provider_sky.overlay.client import ControlClient
+    from airflow_provider_sky.overlay.runner import _write_job_dir
+
+    gateway_id = re.sub(r"[^a-z0-9]+", "-", region).strip("-") + "-0"
+    _write_job_dir(job_dir, job_dir.name, {gateway_id: None})  # the runner's CA, token and identities
+    directory = job_dir / "gateways" / gateway_id
+    placement = VmPlacement({"sky-dag": "vm_dag", "sky-run": "run-1", "sky-task": "copy"}, options)
+    process = placement.start_gateway(gateway_id, region, directory, memory_mb=64, idle_timeout_s=60)
+
+    async def health() -> dict:
+        async with ControlClient(job_dir, timeout=10.0) as client:
+            return await client.health(process.control_url)
+
+    try:
+        return placement, process, asyncio.run(health())
+    except BaseException:
+        placement.release([process])
+        raise
+
+
+def secrets_in_requests(requests: list[tuple[str, str, object]], job_dir: Path) -> list[str]:
+    """Which of the job's secrets (token, private keys) any recorded cloud API request carried."""
+    import base64
+
+    from airflow_provider_sky.gateway.tls import read_token
+
+    secrets = {"job token": read_token(job_dir)}
+    for key in job_dir.rglob("*key*"):
+        secrets[str(key.relative_to(job_dir))] = "".join(key.read_text().splitlines()[1:-1])[:64]
+    sent = " ".join(str(body) for _, _, body in requests)
+    blobs = re.findall(r"[A-Za-z0-9+/]{200,}", sent)  # user data / customData travel base64-encoded
+    decoded = " ".join(base64.b64decode(b[: len(b) // 4 * 4]).decode("latin-1") for b in blobs)
+    return [name for name, value in secrets.items() if value and (value in sent or value in decoded)]
+
