@@ -98,7 +98,7 @@ class Emulator:
             client.close()
         elif self.name == "fake-gcs-server":
             from google.auth.credentials import AnonymousCredentials
-            from google.cloud import storage
+            from google.cloud import storage  # type: ignore[attr-defined]  # a namespace package
 
             gcp = self.credentials.gcp
             client = storage.Client(

@@ -8,7 +8,7 @@ triggerer or the CLI) and finishes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,8 @@ class OverlaySettings:
     mode: str = "auto"  # auto | always | never
     goal_gbps: float | None = 1.0
     budget_usd_per_gb: float | None = None
-    deny_regions: list[str] | None = None
-    allow_regions: list[str] | None = None
+    deny_regions: Sequence[str] | None = None
+    allow_regions: Sequence[str] | None = None
     gateway_cloud: str | None = None
     compression: str = "auto"
     memory_mb: int = 256
@@ -66,7 +66,7 @@ def parse_backend_options(name: str, value: Any) -> dict[str, dict[str, Any]]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise SkyUserError(f"{name} is not JSON ({exc.msg} at character {exc.pos})",
                                'pass an object of clouds, e.g. {"aws": {"image_id": "ami-..."}}') from None  # fmt: skip
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
@@ -151,8 +151,9 @@ def start_overlay(
                                     log_interval_s=settings.log_interval_s)  # fmt: skip
     replan = None
     if settings.replan and len(settings.destination_regions) == 1:
-        replan = ReplanSpec(settings.goal_gbps, settings.budget_usd_per_gb, settings.deny_regions,
-                            settings.allow_regions).to_dict()  # fmt: skip
+        deny, allow = settings.deny_regions, settings.allow_regions
+        replan = ReplanSpec(settings.goal_gbps, settings.budget_usd_per_gb, None if deny is None else list(deny),
+                            None if allow is None else list(allow)).to_dict()  # fmt: skip
     placement = placement_for(cloud, plan, settings.tags, settings.backend_options)
     handle = runner.launch(prepared, plan, placement, credentials, options, replan=replan,
                            grid=planner.grid.to_dict())  # fmt: skip

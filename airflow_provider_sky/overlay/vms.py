@@ -33,10 +33,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_sky.errors import SkyError, SkyUserError
 from airflow_provider_sky.overlay.fleet import GatewayProcess, gateway_argv
+
+if TYPE_CHECKING:
+    from airflow_provider_sky.launch.task import TaskSpec
 
 # A gateway needs cores and a NIC, not memory: Skyplane's defaults, which the packaged grid's
 # per-VM rates were measured with.
@@ -49,7 +52,7 @@ GATEWAY_TTL_S = 6 * 3600.0  # the janitor's safety net for a gateway VM whose te
 
 @dataclass
 class _Task:
-    """What ``launch.runner.provision`` reads of a task: its name and node count."""
+    """What ``launch.runner.provision`` reads of a task (its name and node count): a gateway is no task."""
 
     name: str
     num_nodes: int = 1
@@ -161,7 +164,7 @@ class VmPlacement:
         attempts: list[Any] = []
         try:
             handle, attempts = launch_runner.provision(
-                _Task(cluster), LaunchPlan(cluster, candidates), cluster_name=cluster, tags=tags,
+                cast("TaskSpec", _Task(cluster)), LaunchPlan(cluster, candidates), cluster_name=cluster, tags=tags,
                 options={site.cloud: options}, attempts=attempts, log=lambda line: None,
             )  # fmt: skip
         finally:

@@ -72,7 +72,7 @@ def root_ipv4() -> list[ipaddress.IPv4Interface]:
     out = []
     for link in json.loads(ip("-j", "-4", "addr", "show") or "[]"):
         for addr in link.get("addr_info", []):
-            out.append(ipaddress.ip_interface(f"{addr['local']}/{addr['prefixlen']}"))
+            out.append(ipaddress.IPv4Interface(f"{addr['local']}/{addr['prefixlen']}"))
     return out
 
 

@@ -94,7 +94,7 @@ def pair_subnet(k: int) -> tuple[str, str]:
 
 
 def mgmt_block(index: int) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"{MGMT_NET.network_address + 256 * (index % 256)}/24")
+    return ipaddress.IPv4Network(f"{MGMT_NET.network_address + 256 * (index % 256)}/24")
 
 
 def mgmt_subnet(block: ipaddress.IPv4Network, i: int) -> tuple[str, str]:

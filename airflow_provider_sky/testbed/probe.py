@@ -103,7 +103,8 @@ def _argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "airflow_provider_sky.testbed.probe", *args]
 
 
-def _first_line(proc: subprocess.Popen, timeout_s: float) -> str:
+def _first_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    assert proc.stdout is not None  # started with stdout=PIPE
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout_s):
