@@ -1,9 +1,8 @@
 """`airflow-sky cp` and `airflow-sky sync`: the copy engine from a shell.
 
-Credentials come from flags, then environment variables, then each SDK's default chain
-(AWS profiles/roles, Google ADC, Azure DefaultAzureCredential). `--aws-conn-id` and friends
-read Airflow connections instead, when Airflow and its metadata database are reachable.
-Secrets passed as flags are never echoed back.
+Credentials: a named connection, flags, the official default connections' AIRFLOW_CONN_*
+variables, the SDKs' variables, Airflow's default connections, then each SDK's default chain
+(the order and why: cli/credential_args.py). Secrets passed as flags are never echoed back.
 """
 
 from __future__ import annotations
@@ -11,20 +10,13 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import re
 import sys
 import threading
 from typing import Any
 
+from airflow_provider_sky.cli.credential_args import add_credential_arguments, credentials_from_args
 from airflow_provider_sky.cli.overlay_args import add_overlay_arguments, run_with_overlay, wants_overlay
-from airflow_provider_sky.credentials import (
-    AwsCredentials,
-    AzureCredentials,
-    GcpCredentials,
-    StoreCredentials,
-)
-from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.transfer.engine import run_copy
 from airflow_provider_sky.transfer.progress import TerminalProgress, human_bytes
 from airflow_provider_sky.transfer.request import CopyRequest
@@ -83,74 +75,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     add_overlay_arguments(parser)
-    creds = parser.add_argument_group("credentials (default: environment, then each SDK's default chain)")
-    creds.add_argument(
-        "--s3-endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
-        help="S3-compatible endpoint (MinIO, moto)",
-    )
-    creds.add_argument("--aws-region", default=None, help="AWS region (default: AWS_DEFAULT_REGION/profile)")
-    creds.add_argument("--aws-profile", default=None, help="named profile from ~/.aws")
-    creds.add_argument("--gcs-endpoint-url", default=_gcs_emulator_env(), help="GCS endpoint (fake-gcs-server)")
-    creds.add_argument("--gcp-project", default=os.environ.get("GOOGLE_CLOUD_PROJECT"), help="GCP project id")
-    creds.add_argument(
-        "--gcp-key-path",
-        default=os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"),
-        help="service-account JSON key file",
-    )
-    creds.add_argument(
-        "--azure-connection-string",
-        default=os.environ.get("AZURE_STORAGE_CONNECTION_STRING"),
-        help="Azure storage connection string (env AZURE_STORAGE_CONNECTION_STRING)",
-    )
-    creds.add_argument("--azure-account-url", default=None, help="e.g. http://127.0.0.1:10000/devstoreaccount1")
-    creds.add_argument("--aws-conn-id", default=None, help="read AWS credentials from this Airflow connection")
-    creds.add_argument("--gcp-conn-id", default=None, help="read GCP credentials from this Airflow connection")
-    creds.add_argument("--azure-conn-id", default=None, help="read Azure credentials from this Airflow connection")
-
-
-def _gcs_emulator_env() -> str | None:
-    host = os.environ.get("STORAGE_EMULATOR_HOST")
-    if host and "://" not in host:
-        host = "http://" + host
-    return host
-
-
-def credentials_from_args(args: argparse.Namespace) -> StoreCredentials:
-    """Flags/env first; a `--*-conn-id` replaces that cloud's credentials with the connection's."""
-    creds = StoreCredentials(
-        aws=AwsCredentials(
-            endpoint_url=args.s3_endpoint_url, region_name=args.aws_region, profile_name=args.aws_profile
-        ),
-        gcp=GcpCredentials(
-            endpoint_url=args.gcs_endpoint_url,
-            project_id=args.gcp_project,
-            key_path=args.gcp_key_path,
-            anonymous=(args.gcs_endpoint_url or "").startswith("http://"),  # plain HTTP: an emulator
-        ),
-        azure=AzureCredentials(connection_string=args.azure_connection_string, account_url=args.azure_account_url),
-    )
-    if not (args.aws_conn_id or args.gcp_conn_id or args.azure_conn_id):
-        return creds
-    try:
-        from airflow_provider_sky.hooks.connections import store_credentials_from_connections
-    except ImportError as exc:
-        raise SkyUserError(
-            "--aws-conn-id/--gcp-conn-id/--azure-conn-id need Airflow connections, which cannot load here",
-            "install Airflow alongside, or pass credentials with the --s3-/--gcs-/--azure- flags or env",
-        ) from exc
-    uris = [parse_uri(args.source), *(parse_uri(d) for d in args.destinations)]
-    from_conns = store_credentials_from_connections(
-        aws_conn_id=args.aws_conn_id,
-        gcp_conn_id=args.gcp_conn_id,
-        azure_conn_id=args.azure_conn_id,
-        needed_schemes={u.scheme for u in uris},
-    )
-    return StoreCredentials(
-        aws=from_conns.aws if args.aws_conn_id else creds.aws,
-        gcp=from_conns.gcp if args.gcp_conn_id else creds.gcp,
-        azure=from_conns.azure if args.azure_conn_id else creds.azure,
-    )
+    add_credential_arguments(parser)
 
 
 def release_chunks_promptly() -> None:
@@ -184,7 +109,8 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         allow_empty_source=args.allow_empty_source,
     )
-    credentials = credentials_from_args(args)
+    uris = [parse_uri(args.source), *(parse_uri(d) for d in args.destinations)]
+    credentials = credentials_from_args(args, {uri.scheme for uri in uris})
     summary, overlay = None, {"used": False, "reason": "no --source-region" if args.overlay != "never" else "never"}
     if wants_overlay(args):
         summary, overlay = run_with_overlay(args, request, credentials)

@@ -6,8 +6,6 @@ import argparse
 import importlib
 
 from airflow_provider_sky.errors import SkyError, SkyUserError
-from airflow_provider_sky.launch.optimizer import optimize
-from airflow_provider_sky.launch.task import TaskSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here so `airflow-sky --help` and `launch --help` do not load numpy and the catalogs.
+    from airflow_provider_sky.launch.optimizer import optimize
+    from airflow_provider_sky.launch.task import TaskSpec
+
     task = TaskSpec.from_yaml(args.task)
     plan = optimize(
         task,
