@@ -18,6 +18,7 @@ BENCHMARKS = (
     "bench.launch_optimizer",
     "bench.launch_overhead",
     "bench.overlay",
+    "bench.cli_startup",
 )
 
 
