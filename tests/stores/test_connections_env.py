@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from airflow.sdk.definitions.connection import Connection
@@ -191,3 +192,24 @@ def test_a_credential_flag_wins_over_the_default_connection(fresh_bucket, tmp_pa
 
     assert result.returncode == 0, result.stderr
     assert [o.key for o in bucket.store.list(bucket.bucket, "")] == ["a.txt"]
+
+
+def test_cp_asks_airflows_secrets_backend_for_a_default_connection_no_variable_defines(fresh_bucket, tmp_path):
+    source, destination = fresh_bucket("gs"), fresh_bucket("file")
+    source.store.put(source.bucket, "obj.bin", b"from the backend", hashlib.md5(b"from the backend").digest(), {})
+    conns_file = tmp_path / "connections.json"
+    conns_file.write_text(json.dumps({"google_cloud_default": {
+        "conn_type": "google_cloud_platform",
+        "extra": {"project": "p", "endpoint_url": source.emulator.endpoint, "is_anonymous": True},
+    }}))  # fmt: skip
+    backend = {
+        "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
+        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(conns_file)}),
+    }
+
+    result = _cli(["cp", "--no-progress", f"{source.url}obj.bin", f"{destination.url}obj.bin"], {}, **backend)
+
+    assert result.returncode == 0, result.stderr
+    assert "airflow imported: True" in result.stderr
+    assert Path("/", destination.key("obj.bin")).read_bytes() == b"from the backend"
