@@ -423,7 +423,7 @@ class TaskSpec:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_yaml(cls, path_or_text: str | os.PathLike[str]) -> TaskSpec:
+    def from_yaml(cls, path_or_text: str | os.PathLike[str], secrets: Mapping[str, str] | None = None) -> TaskSpec:
         """Parse a task file path or YAML text. A one-line string ending in .yaml/.yml is a path."""
         text = os.fspath(path_or_text)
         looks_like_path = "\n" not in text and (text.endswith((".yaml", ".yml")) or os.path.isfile(text))
@@ -441,10 +441,12 @@ class TaskSpec:
                 f"Task YAML holds {len(docs)} documents",
                 "put exactly one task in the file (pipelines of tasks are not supported)",
             )
-        return cls.from_dict(docs[0])
+        return cls.from_dict(docs[0], secrets)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TaskSpec:
+    def from_dict(cls, data: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> TaskSpec:
+        """``secrets`` are given at launch (SkyPilot's ``--secret``): they fill the task's null
+        secrets and override its values, so secret values need not live in the task itself."""
         if not isinstance(data, Mapping):
             raise _fail(
                 f"A task must be a mapping, got {type(data).__name__}", "write keys such as resources, run"
@@ -472,7 +474,7 @@ class TaskSpec:
             setup=_parse_command(data.get("setup"), "setup"),
             run=_parse_command(data.get("run"), "run"),
             envs=_parse_str_map(data.get("envs"), "envs"),
-            secrets=_parse_str_map(data.get("secrets"), "secrets"),
+            secrets=_parse_secrets(data.get("secrets"), secrets or {}),
             inputs=inputs,
             input_regions=input_regions,
             outputs=_parse_sizes(data.get("outputs"), "outputs")[0],
@@ -564,6 +566,20 @@ def _parse_str_map(value: Any, key: str) -> dict[str, str]:
             raise _fail(f"{key}.{name} is a {type(item).__name__}", "write a plain string or number")
         out[str(name)] = str(item).lower() if isinstance(item, bool) else str(item)
     return out
+
+
+def _parse_secrets(value: Any, given: Mapping[str, str]) -> dict[str, str]:
+    """The task's secrets with launch-time values on top; one still null was never given (SkyPilot's rule)."""
+    if value is not None and not isinstance(value, Mapping):
+        raise _fail("secrets must be a mapping", "write secrets: {NAME: value}, or NAME: null to give it at launch")
+    merged = {**(value or {}), **given}
+    missing = sorted(str(name) for name, item in merged.items() if item is None)
+    if missing:
+        raise _fail(
+            f"secrets {', '.join(missing)} have no value",
+            "give each a value at launch (SkyLaunchOperator's secrets=) or in the task file",
+        )
+    return _parse_str_map(merged, "secrets")
 
 
 def _parse_sizes(value: Any, key: str) -> tuple[dict[str, float], dict[str, str]]:

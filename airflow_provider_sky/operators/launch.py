@@ -12,27 +12,79 @@ Teardown happens on success, failure, ``on_kill`` (worker or triggerer) and time
 
 The SSH private key lives in the cluster's state dir (0600); only its path travels, and it is
 never logged, pushed to XCom or held in a templated field.
+
+Secret values stay out of the serialized DAG: ``secrets=`` is not a template field, and values
+written inline in ``task`` move there at construction (the task keeps the names, as nulls).
+Every templated flag and number is parsed strictly at execute (``airflow_provider_sky.params``):
+a rendered ``"False"`` is false.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
+from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.launch import runner
-from airflow_provider_sky.launch.backends.base import sanitize_label
+from airflow_provider_sky.launch.backends.base import CLOUDS, sanitize_label
 from airflow_provider_sky.launch.plan import LaunchPlan
 from airflow_provider_sky.launch.task import TaskSpec
+from airflow_provider_sky.launch.task_secrets import split_secrets
+from airflow_provider_sky.params import parse_bool, parse_list, parse_mapping, parse_number
 from airflow_provider_sky.triggers.launch import SkyLaunchTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+@dataclass(frozen=True)
+class LaunchArguments:
+    """The operator's flags and numbers after rendering, parsed strictly (never cast)."""
+
+    failover: bool
+    deferrable: bool
+    keep_cluster: bool
+    autostop_minutes: int
+    max_restarts: int
+    poll_interval: float
+    ttl_hours: float
+    clouds: list[str] | None
+    allow_regions: list[str] | None
+    deny_regions: list[str] | None
+    plan: LaunchPlan | None
+    backend_options: dict[str, dict[str, Any]] | None
+
+
+def _parse_plan(value: Any) -> LaunchPlan | None:
+    data = parse_mapping("plan", value, "the XCom of a plan task (LaunchPlan.to_dict())")
+    if not data:
+        return None
+    try:
+        return LaunchPlan.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SkyUserError(
+            f"plan is not a launch plan ({type(exc).__name__}: {exc})",
+            "pass LaunchPlan.to_dict(), e.g. the XCom of a plan task, or leave plan out to optimize",
+        ) from None
+
+
+def _parse_backend_options(value: Any) -> dict[str, dict[str, Any]] | None:
+    example = '{"local": {"capacity": {"local-a1": 0}}}'
+    options = parse_mapping("backend_options", value, example)
+    if options is None:
+        return None
+    unknown = sorted(set(options) - set(CLOUDS))
+    if unknown or not all(isinstance(v, Mapping) for v in options.values()):
+        what = f"names unknown cloud(s) {', '.join(unknown)}" if unknown else "must map clouds to mappings"
+        raise SkyUserError(f"backend_options {what}", f"use {', '.join(CLOUDS)} as keys, e.g. {example}")
+    return {cloud: dict(v) for cloud, v in options.items()}
 
 
 class SkyLaunchOperator(BaseOperator):
@@ -40,6 +92,11 @@ class SkyLaunchOperator(BaseOperator):
 
     :param task: path to a task YAML file, YAML text, or a dict with the same keys
         (``name, resources, num_nodes, workdir, file_mounts, setup, run, envs, secrets``).
+    :param secrets: secret values by name, given at launch like SkyPilot's ``--secret NAME=VALUE``:
+        they fill the task's ``secrets: {NAME: null}`` entries and override its values. Not a
+        template field, so no value reaches the serialized DAG; values are still rendered at
+        execute, so ``{"HF_TOKEN": "{{ var.value.hf_token }}"}`` reads an Airflow Variable then
+        (and keeps the value out of the DAG file too). Inline values in ``task`` are moved here.
     :param failover: try the next candidate on capacity/quota errors (zone, region, cloud).
     :param deferrable: poll from the triggerer instead of the worker.
     :param keep_cluster: leave the cluster up after the job; it expires after ``autostop_minutes``.
@@ -79,25 +136,29 @@ class SkyLaunchOperator(BaseOperator):
         self,
         *,
         task: str | dict[str, Any],
-        failover: bool = True,
+        failover: bool | str = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        keep_cluster: bool = False,
-        autostop_minutes: int = 60,
-        max_restarts: int = 0,
-        clouds: list[str] | None = None,
-        allow_regions: list[str] | None = None,
-        deny_regions: list[str] | None = None,
-        plan: dict[str, Any] | None = None,
-        backend_options: dict[str, dict[str, Any]] | None = None,
-        poll_interval: float = 5.0,
-        ttl_hours: float = 24.0,
+        keep_cluster: bool | str = False,
+        autostop_minutes: int | str = 60,
+        max_restarts: int | str = 0,
+        clouds: list[str] | str | None = None,
+        allow_regions: list[str] | str | None = None,
+        deny_regions: list[str] | str | None = None,
+        plan: dict[str, Any] | str | None = None,
+        backend_options: dict[str, dict[str, Any]] | str | None = None,
+        poll_interval: float | str = 5.0,
+        ttl_hours: float | str = 24.0,
         aws_conn_id: str | None = "aws_default",
         gcp_conn_id: str | None = "google_cloud_default",
         azure_conn_id: str | None = "wasb_default",
+        secrets: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.task = task
+        self.task, inline = split_secrets(task)
+        if secrets is not None and not isinstance(secrets, Mapping):
+            raise SkyUserError(f"secrets is a {type(secrets).__name__}", 'pass secrets={"NAME": "value"}')
+        self._secrets: dict[str, Any] = {**inline, **(secrets or {})}
         self.failover = failover
         self.deferrable = deferrable
         self.keep_cluster = keep_cluster
@@ -117,21 +178,48 @@ class SkyLaunchOperator(BaseOperator):
 
     # ------------------------------------------------------------------ helpers
 
-    def task_spec(self) -> TaskSpec:
-        spec = TaskSpec.from_dict(self.task) if isinstance(self.task, dict) else TaskSpec.from_yaml(self.task)
+    def arguments(self) -> LaunchArguments:
+        """Every rendered flag and number, parsed; one SkyUserError names the first bad argument."""
+        return LaunchArguments(
+            failover=parse_bool("failover", self.failover),
+            deferrable=parse_bool("deferrable", self.deferrable),
+            keep_cluster=parse_bool("keep_cluster", self.keep_cluster),
+            autostop_minutes=int(parse_number("autostop_minutes", self.autostop_minutes, minimum=1,
+                                              maximum=525_600, integer=True)),
+            max_restarts=int(parse_number("max_restarts", self.max_restarts, minimum=0, maximum=100, integer=True)),
+            poll_interval=float(parse_number("poll_interval", self.poll_interval, minimum=0, maximum=3600,
+                                             exclusive_minimum=True)),
+            ttl_hours=float(parse_number("ttl_hours", self.ttl_hours, minimum=0, maximum=8760,
+                                         exclusive_minimum=True)),
+            clouds=parse_list("clouds", self.clouds),
+            allow_regions=parse_list("allow_regions", self.allow_regions),
+            deny_regions=parse_list("deny_regions", self.deny_regions),
+            plan=_parse_plan(self.plan),
+            backend_options=_parse_backend_options(self.backend_options),
+        )  # fmt: skip
+
+    def task_spec(self, context: Context) -> TaskSpec:
+        """The task with its secrets filled in at launch (rendered now, masked in every log)."""
         from airflow.sdk.log import mask_secret
 
+        given = {name: str(self.render_template(value, context)) for name, value in self._secrets.items()}
+        for value in given.values():
+            mask_secret(value)
+        if isinstance(self.task, Mapping):
+            spec = TaskSpec.from_dict(self.task, given)
+        else:
+            spec = TaskSpec.from_yaml(self.task, given)
         for value in spec.secrets.values():
             mask_secret(value)
         return spec
 
-    def _launch_plan(self, spec: TaskSpec) -> LaunchPlan:
-        if self.plan:
-            return LaunchPlan.from_dict(self.plan)
+    @staticmethod
+    def _launch_plan(spec: TaskSpec, args: LaunchArguments) -> LaunchPlan:
+        if args.plan is not None:
+            return args.plan
         from airflow_provider_sky.launch.optimizer import optimize
 
-        return optimize(spec, clouds=self.clouds, allow_regions=self.allow_regions,
-                        deny_regions=self.deny_regions)
+        return optimize(spec, clouds=args.clouds, allow_regions=args.allow_regions, deny_regions=args.deny_regions)
 
     def _store_credentials(self, spec: TaskSpec) -> Any:
         """Credentials for the buckets ``file_mounts`` names; None when it names none."""
@@ -159,11 +247,11 @@ class SkyLaunchOperator(BaseOperator):
         digest = hashlib.sha1(ident.encode()).hexdigest()[:10]
         return f"sky-{sanitize_label(ti.task_id, 24).strip('-_') or 'task'}-{digest}"
 
-    def _tags(self, context: Context, cluster_name: str) -> dict[str, str]:
+    def _tags(self, context: Context, cluster_name: str, args: LaunchArguments) -> dict[str, str]:
         ti = context["ti"]
-        ttl = self.autostop_minutes * 60 if self.keep_cluster else self.ttl_hours * 3600
+        ttl = args.autostop_minutes * 60 if args.keep_cluster else args.ttl_hours * 3600
         return runner.make_tags(cluster_name, dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-                                owner=self.owner, ttl_seconds=ttl, keep=bool(self.keep_cluster))
+                                owner=self.owner, ttl_seconds=ttl, keep=args.keep_cluster)
 
     def _deadline(self) -> float | None:
         timeout = self.execution_timeout
@@ -175,14 +263,15 @@ class SkyLaunchOperator(BaseOperator):
     # ------------------------------------------------------------------ execute
 
     def execute(self, context: Context) -> dict[str, Any]:
-        spec = self.task_spec()
-        plan = self._launch_plan(spec)
+        args = self.arguments()
+        spec = self.task_spec(context)
+        plan = self._launch_plan(spec, args)
         self.log.info("Launch plan:\n%s\n%s", plan.table(), plan.explain())
         cluster_name = self._cluster_name = self.cluster_name_for(context)
         blocked: list[list[Any]] = []
         attempts: list[runner.Attempt] = []
         started_at = time.time()
-        handle = self._provision_and_start(spec, plan, context, cluster_name, blocked, attempts)
+        handle = self._provision_and_start(spec, plan, context, cluster_name, blocked, attempts, args)
         state = {
             "plan": plan.to_dict(),
             "attempts": [a.__dict__ for a in attempts],
@@ -191,14 +280,15 @@ class SkyLaunchOperator(BaseOperator):
             "started_at": started_at,
             "deadline": self._deadline(),
         }
-        return self._follow(context, handle, state)
+        return self._follow(context, handle, state, args)
 
     def _provision_and_start(self, spec: TaskSpec, plan: LaunchPlan, context: Context, cluster_name: str,
-                             blocked: list, attempts: list[runner.Attempt]) -> runner.ClusterHandle:
+                             blocked: list, attempts: list[runner.Attempt],
+                             args: LaunchArguments) -> runner.ClusterHandle:
         blocked_t = [tuple(b) for b in blocked]
         handle, _ = runner.provision(
-            spec, plan, cluster_name=cluster_name, failover=self.failover, log=self.log.info,
-            tags=self._tags(context, cluster_name), options=self.backend_options, blocked=blocked_t,
+            spec, plan, cluster_name=cluster_name, failover=args.failover, log=self.log.info,
+            tags=self._tags(context, cluster_name, args), options=args.backend_options, blocked=blocked_t,
             attempts=attempts,
         )
         blocked[:] = [list(b) for b in blocked_t]
@@ -206,23 +296,23 @@ class SkyLaunchOperator(BaseOperator):
         return handle
 
     def _follow(
-        self, context: Context, handle: runner.ClusterHandle, state: dict[str, Any]
+        self, context: Context, handle: runner.ClusterHandle, state: dict[str, Any], args: LaunchArguments
     ) -> dict[str, Any]:
         """Wait for the job: defer to the trigger, or poll here when not deferrable."""
-        if self.deferrable:
+        if args.deferrable:
             self.defer(
-                trigger=SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=self.poll_interval,
+                trigger=SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=args.poll_interval,
                                          deadline=state["deadline"], launch_state=state),
                 method_name="execute_complete",
             )
         deadline = state["deadline"]
         timeout = None if deadline is None else deadline - time.time()
         try:
-            exit_code = runner.wait_job(handle, self.log.info, self.poll_interval, time.monotonic(), timeout)
+            exit_code = runner.wait_job(handle, self.log.info, args.poll_interval, time.monotonic(), timeout)
         except runner.JobFailed as exc:
             event = {"status": "lost", "exit_code": exc.exit_code, "log_tail": exc.log_tail}
         except BaseException:  # timeout signal, kill, bug: the cluster must not outlive the task
-            runner.teardown(handle, log=self.log.info, keep=bool(self.keep_cluster))
+            runner.teardown(handle, log=self.log.info, keep=args.keep_cluster)
             raise
         else:
             if exit_code is None:
@@ -238,25 +328,26 @@ class SkyLaunchOperator(BaseOperator):
         Everything needed comes in the event (the trigger hands back the launch state it was
         given), so resuming works on any worker after any triggerer restart.
         """
+        args = self.arguments()
         state = event["launch_state"]
         cluster = runner.ClusterHandle.from_dict(event["handle"])
         status = event.get("status")
         attempts = [runner.Attempt(**a) for a in state["attempts"]]
         if status == "preempted":
-            spec = self.task_spec()
+            spec = self.task_spec(context)
             blocked = [tuple(b) for b in state["blocked"]]
             new_handle = runner.relaunch_after_preemption(
                 spec, LaunchPlan.from_dict(state["plan"]), cluster, log=self.log.info,
-                tags=self._tags(context, cluster.cluster_name), options=self.backend_options,
+                tags=self._tags(context, cluster.cluster_name, args), options=args.backend_options,
                 blocked=blocked, attempts=attempts, restarts=state["restarts"],
-                max_restarts=int(self.max_restarts),
+                max_restarts=args.max_restarts,
             )
             self._start(new_handle, spec)
             state = state | {"attempts": [a.__dict__ for a in attempts], "restarts": state["restarts"] + 1,
                              "blocked": [list(b) for b in blocked]}
-            return self._follow(context, new_handle, state)
+            return self._follow(context, new_handle, state, args)
         try:
-            runner.teardown(cluster, log=self.log.info, keep=bool(self.keep_cluster))
+            runner.teardown(cluster, log=self.log.info, keep=args.keep_cluster)
         except Exception:
             self.log.exception("teardown of %s failed; `airflow-sky janitor` retries", cluster.cluster_name)
             raise
@@ -266,7 +357,7 @@ class SkyLaunchOperator(BaseOperator):
             cluster_name=cluster.cluster_name, candidate=cluster.candidate,
             attempts=state["attempts"], exit_code=exit_code, seconds=round(seconds, 3),
             cost_estimate_usd=runner.cost_estimate(cluster.candidate, time.time() - cluster.created_at),
-            restarts=state["restarts"], kept=bool(self.keep_cluster), log_tail=event.get("log_tail", ""),
+            restarts=state["restarts"], kept=args.keep_cluster, log_tail=event.get("log_tail", ""),
         )
         for attempt in attempts:
             self.log.info("attempt: %s", attempt.line())
