@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_sky.params import parse_optional_number
 from airflow_provider_sky.planner.api import Planner
 from airflow_provider_sky.planner.pareto import ParetoPoint
 from airflow_provider_sky.planner.plan import TransferPlan
@@ -70,9 +71,14 @@ class SkyPlannerHook(BaseHook):
         if self._planner is None:
             defaults = self.connection_defaults()
             max_instances = self.max_instances_per_region or defaults.get("max_instances_per_region")
+            if not isinstance(max_instances, dict):  # the UI form gives text: parsed, never cast
+                max_instances = parse_optional_number(
+                    f"the {self.sky_conn_id} connection's max_instances_per_region", max_instances, minimum=1,
+                    maximum=1000, integer=True,
+                )  # fmt: skip
             self._planner = Planner(
                 self.grid or defaults.get("grid_path"),
-                int(max_instances) if isinstance(max_instances, str) else max_instances,
+                max_instances,
                 self.vm_usd_per_hour,
             )
         return self._planner
