@@ -18,7 +18,12 @@ def _hook(monkeypatch: pytest.MonkeyPatch, value: object) -> SkyPlannerHook:
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("2.5", "is not an integer"), ("lots", "is not an integer"), ("0", "is out of range"), ("nan", "is not an integer")],
+    [
+        ("2.5", "is not an integer"),
+        ("lots", "is not an integer"),
+        ("0", "is out of range"),
+        ("nan", "is not an integer"),
+    ],
 )
 def test_a_bad_vm_limit_in_the_connection_names_the_connection(monkeypatch, text: str, problem: str) -> None:
     with pytest.raises(SkyUserError) as info:
