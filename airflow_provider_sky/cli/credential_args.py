@@ -61,8 +61,11 @@ _FROM_CONNECTION = {
 def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
     """The credential flags; each defaults to None so a flag given can be told from none."""
     creds = parser.add_argument_group(
-        "credentials (default: a --*-conn-id, these flags, AIRFLOW_CONN_AWS_DEFAULT / _GOOGLE_CLOUD_DEFAULT / "
-        "_WASB_DEFAULT, each SDK's variables, Airflow's default connections, each SDK's default chain)"
+        "credentials",
+        "Per cloud, the first that says anything: a --*-conn-id connection; that cloud's flags below; "
+        "AIRFLOW_CONN_AWS_DEFAULT / AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT / AIRFLOW_CONN_WASB_DEFAULT; the SDK's "
+        "variables (named below); the default connection in Airflow, when Airflow is configured here; the "
+        "SDK's default chain.",
     )
     creds.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)")
     creds.add_argument("--aws-region", help="AWS region (default: AWS_DEFAULT_REGION/profile)")

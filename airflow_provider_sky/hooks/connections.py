@@ -27,6 +27,7 @@ read here; such connections fall back to the SDKs' default credential chains.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -106,6 +107,7 @@ def get_connection(conn_id: str) -> ConnectionLike:
     """
     from_env = connection_from_env(conn_id)
     if from_env is not None:
+        _mask_in_airflow(from_env)
         return from_env
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -119,6 +121,18 @@ def get_connection(conn_id: str) -> ConnectionLike:
             f"Admin > Connections), or set the environment variable {env_variable(conn_id)} to its "
             "URI or JSON, or pass a different conn id to the operator",
         ) from exc
+
+
+def _mask_in_airflow(conn: ConnectionLike) -> None:
+    """Inside Airflow, hand this connection's secrets to its log masker, as its own lookup would."""
+    if "airflow.sdk" not in sys.modules:  # the plain CLI: nothing to register with, nothing to import
+        return
+    from airflow.sdk.log import mask_secret
+
+    if conn.password:
+        mask_secret(conn.password)
+    if conn.extra_dejson:
+        mask_secret(conn.extra_dejson)  # masks the values of sensitive keys (secret, key, token, ...)
 
 
 def extra_of(conn: ConnectionLike) -> dict[str, Any]:
