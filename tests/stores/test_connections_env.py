@@ -213,3 +213,14 @@ def test_cp_asks_airflows_secrets_backend_for_a_default_connection_no_variable_d
     assert result.returncode == 0, result.stderr
     assert "airflow imported: True" in result.stderr
     assert Path("/", destination.key("obj.bin")).read_bytes() == b"from the backend"
+
+
+def test_inside_airflow_secrets_from_a_variable_are_masked_in_logs(monkeypatch):
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact
+
+    conn = {"conn_type": "aws", "password": "pw-hunter22", "extra": {"aws_secret_access_key": "extra-hunter22"}}
+    monkeypatch.setenv("AIRFLOW_CONN_MASKED", json.dumps(conn))
+
+    store_credentials_from_connections(aws_conn_id="masked", needed_schemes=["s3"])
+
+    assert redact("login failed: pw-hunter22 / extra-hunter22") == "login failed: *** / ***"
