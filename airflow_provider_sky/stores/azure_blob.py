@@ -1,10 +1,17 @@
 """Azure Blob Storage (and Azurite) as an ObjectStore, for one storage account.
 
 The URI's "bucket" is a container. Multipart writes are block-blob writes: each part is a
-staged block, and `complete` commits the block list with the metadata. Until that commit
-nothing is visible, so `abort` has nothing to delete: Azure discards uncommitted blocks by
-itself (after a week, or at the next commit to the same blob name), and there is no API to
-remove them earlier. `abort_stale_uploads` therefore has nothing to do and returns 0.
+staged block, and `complete` commits the block list with the metadata (and the whole blob's
+Content-MD5 when the engine verified it, as rclone sets it). Until that commit nothing is
+visible, so `abort` has nothing to delete: Azure discards uncommitted blocks by itself (after a
+week, or at the next commit to the same blob name), and there is no API to remove them earlier.
+`abort_stale_uploads` therefore has nothing to do and returns 0.
+
+Our block ids are `sky1-<part number>-<MD5 of the block>`: the service checked each block
+against that MD5 when it arrived, so a block id that carries our prefix proves both that the
+block is ours and which bytes it holds. A rerun after a kill reads the blob's uncommitted block
+list, keeps the blocks whose part number, length and MD5 match the source chunk, and its commit
+discards every other uncommitted block (another writer's blocks are never committed by us).
 
 Integrity: for every write the service returns the MD5 it computed over the bytes it received;
 we compare it with the MD5 taken when the bytes were read at the source, which checks the
@@ -75,6 +82,7 @@ class AzureBlobStore(ObjectStore):
     """Every container of one storage account."""
 
     scheme = "azure"
+    whole_md5_on_complete = True
     # Block blobs: up to 50,000 blocks of up to 4000 MiB each, no minimum block size.
     part_limits = PartLimits(min_part_size=1, max_part_size=4000 * 1024**2, max_parts=50_000)
 
@@ -241,6 +249,23 @@ class AzureBlobStore(ObjectStore):
         _check_key(self._uri(bucket, key))
         return _AzureUpload(self, bucket, key, metadata)
 
+    def resume_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        """A block-blob write that may keep our uncommitted blocks of `key` (module doc)."""
+        _check_key(self._uri(bucket, key))
+        blob = self._client.get_blob_client(bucket, key)
+        try:
+            _committed, uncommitted = blob.get_block_list("uncommitted")
+        except ResourceNotFoundError:
+            uncommitted = []
+        except AzureError as exc:
+            raise self._error(exc, bucket, f"list blocks of {self._uri(bucket, key)}", write=True) from exc
+        stored = {}
+        for block in uncommitted:
+            parsed = _parse_block_id(block.id)
+            if parsed is not None:
+                stored[parsed[0]] = (int(block.size), parsed[1], block.id)
+        return _AzureUpload(self, bucket, key, metadata, stored)
+
     def delete(self, bucket: str, key: str) -> None:
         if _dot_segment(key):
             return  # such a name cannot exist on Azure (see _check_key)
@@ -320,22 +345,37 @@ class AzureBlobStore(ObjectStore):
 class _AzureUpload(MultipartUpload):
     """A block-blob write: parts are staged blocks, committed in part order."""
 
-    def __init__(self, store: AzureBlobStore, bucket: str, key: str, metadata: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        store: AzureBlobStore,
+        bucket: str,
+        key: str,
+        metadata: Mapping[str, str],
+        stored: Mapping[int, tuple[int, str, str]] | None = None,
+    ) -> None:
         self._store, self._bucket, self._key = store, bucket, key
         self._metadata = _to_azure(metadata)
         self.upload_id = uuid.uuid4().hex
         self._blob = store._client.get_blob_client(bucket, key)
-        self._blocks: set[int] = set()
+        self._stored = dict(stored or {})  # our uncommitted blocks: part -> (size, MD5 hex, block id)
+        self._blocks: dict[int, str] = {}  # part number -> block id to commit
         self._lock = threading.Lock()
+
+    def reuse_part(self, part_number: int, offset: int, length: int, md5: bytes | None, crc32c: int) -> bool:
+        stored = self._stored.get(part_number)
+        if stored is None or md5 is None or stored[0] != length or stored[1] != md5.hex():
+            return False
+        with self._lock:
+            self._blocks[part_number] = stored[2]
+        return True
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         uri = self._store._uri(self._bucket, self._key)
         mismatch = IntegrityError(f"Part {part_number} of {uri} arrived with different bytes than were read")
+        block_id = _block_id(part_number, md5)
         try:
             # Content-MD5 makes the service check the block on arrival (no second hash here).
-            response = self._blob.stage_block(
-                self._block_id(part_number), data, length=len(data), transactional_content_md5=md5
-            )
+            response = self._blob.stage_block(block_id, data, length=len(data), transactional_content_md5=md5)
         except HttpResponseError as exc:
             if _is_md5_mismatch(exc):
                 raise mismatch from exc
@@ -346,16 +386,15 @@ class _AzureUpload(MultipartUpload):
         if reported and bytes(reported) != md5:
             raise mismatch
         with self._lock:
-            self._blocks.add(part_number)
+            self._blocks[part_number] = block_id
 
-    def complete(self) -> ObjectInfo:
+    def complete(self, md5: bytes | None = None) -> ObjectInfo:
         with self._lock:
-            blocks = [BlobBlock(self._block_id(n)) for n in sorted(self._blocks)]
+            blocks = [BlobBlock(self._blocks[n]) for n in sorted(self._blocks)]
         uri = self._store._uri(self._bucket, self._key)
+        settings = ContentSettings(content_type=OCTET_STREAM, content_md5=bytearray(md5) if md5 else None)
         with self._store._translate(self._bucket, f"commit {uri}", write=True):
-            self._blob.commit_block_list(
-                blocks, metadata=self._metadata, content_settings=ContentSettings(content_type=OCTET_STREAM)
-            )
+            self._blob.commit_block_list(blocks, metadata=self._metadata, content_settings=settings)
         info = self._store.stat(self._bucket, self._key)
         if info is None:
             raise StoreError(f"{uri} is missing right after its block list was committed")
@@ -364,10 +403,25 @@ class _AzureUpload(MultipartUpload):
     def abort(self) -> None:
         """Nothing was committed, so nothing is visible; the service expires the staged blocks."""
 
-    def _block_id(self, part_number: int) -> str:
-        # Every block id of one blob must have the same length; the upload id keeps ids of two
-        # concurrent or abandoned uploads to the same name apart.
-        return base64.b64encode(f"{self.upload_id}-{part_number:06d}".encode()).decode()
+
+_BLOCK_PREFIX = "sky1-"
+
+
+def _block_id(part_number: int, md5: bytes) -> str:
+    """Our block id: prefix, part number and the block's MD5, all ids of one length (an Azure rule)."""
+    return base64.b64encode(f"{_BLOCK_PREFIX}{part_number:06d}-{md5.hex()}".encode()).decode()
+
+
+def _parse_block_id(block_id: str) -> tuple[int, str] | None:
+    """(part number, MD5 hex) from one of our block ids; None for another writer's block."""
+    try:
+        text = base64.b64decode(block_id, validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    number, sep, md5_hex = text.removeprefix(_BLOCK_PREFIX).partition("-")
+    if not text.startswith(_BLOCK_PREFIX) or not sep or not number.isdigit() or len(md5_hex) != 32:
+        return None
+    return int(number), md5_hex
 
 
 class _SharedKeyPut:

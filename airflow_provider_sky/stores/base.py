@@ -58,6 +58,16 @@ class MultipartUpload(ABC):
 
     upload_id: str
 
+    def reuse_part(self, part_number: int, offset: int, length: int, md5: bytes | None, crc32c: int) -> bool:
+        """Keep part `part_number` left by an interrupted earlier run of this upload, if it is these bytes.
+
+        Called with the digests of the source chunk just read. True only when the store holds
+        that part and can prove it is the same bytes (same length and a matching MD5 or
+        CRC32C that the store itself verified when the part arrived); the part then needs
+        no upload. False (the default, and for every fresh upload) means: send it.
+        """
+        return False
+
     @abstractmethod
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         """Store part `part_number` (1-based) holding bytes [offset, offset+len(data)).
@@ -68,8 +78,12 @@ class MultipartUpload(ABC):
         """
 
     @abstractmethod
-    def complete(self) -> ObjectInfo:
-        """Assemble the parts, in part-number order, into the final object and return its stat."""
+    def complete(self, md5: bytes | None = None) -> ObjectInfo:
+        """Assemble the parts, in part-number order, into the final object and return its stat.
+
+        `md5` is the whole object's MD5 when the engine has verified it; stores that keep one
+        for multipart objects (`ObjectStore.whole_md5_on_complete`) record it.
+        """
 
     @abstractmethod
     def abort(self) -> None:
@@ -81,6 +95,9 @@ class ObjectStore(ABC):
 
     scheme: ClassVar[str]
     part_limits: ClassVar[PartLimits] = PartLimits()
+    # True when `complete(md5)` stores the whole-object MD5 users check (Azure Content-MD5): the
+    # engine then hashes multipart objects in order to supply it.
+    whole_md5_on_complete: ClassVar[bool] = False
 
     @abstractmethod
     def check_bucket(self, bucket: str, *, write: bool) -> None:
@@ -110,13 +127,26 @@ class ObjectStore(ABC):
     def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
         """Begin a multipart write; `metadata` is attached to the final object."""
 
+    def resume_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        """`start_multipart`, adopting the unfinished upload of `key` an interrupted run of ours left.
+
+        The adopted upload offers its stored parts through `reuse_part`; any other unfinished
+        upload of ours to the same key is discarded. Stores that cannot prove which leftovers
+        are theirs start afresh (the default).
+        """
+        return self.start_multipart(bucket, key, metadata)
+
     @abstractmethod
     def delete(self, bucket: str, key: str) -> None:
         """Delete one object; deleting a missing object is not an error."""
 
     @abstractmethod
     def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
-        """Abort unfinished multipart writes under `prefix` (left by a killed run); return how many."""
+        """Abort our own unfinished multipart writes under `prefix` (left by a killed run); return how many.
+
+        Only uploads this project started and can prove it started are touched: another
+        tool's unfinished uploads into the same bucket are left alone.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release network pools; the default holds nothing."""

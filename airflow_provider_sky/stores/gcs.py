@@ -4,7 +4,13 @@ GCS has no S3-style multipart upload, so a multipart write uploads each part as 
 temporary object under `.sky-parts/<upload-id>/`, then `compose`s them (at most 32 sources per
 call, so large uploads compose in rounds) into the destination and deletes the temporaries.
 Every temporary object carries the destination key in its metadata, which is how
-`abort_stale_uploads` finds what a killed run left behind. Listings hide `.sky-parts/`.
+`abort_stale_uploads` finds what a killed run left behind (only objects under our reserved
+prefix are ever touched). Listings hide `.sky-parts/`.
+
+An upload id starts with a hash of the destination key, so a rerun after a kill lists
+`.sky-parts/<hash>-*` and adopts the leftover upload with the most parts: a part is kept
+when its size, CRC32C and MD5 (which GCS computed) match the source chunk just read, and is
+uploaded again otherwise. Other leftovers of the same key are deleted.
 
 Each write sends the expected md5Hash with the object metadata (GCS refuses a body that does not
 match) and compares the md5Hash the server reports, deleting the object on a mismatch, which
@@ -14,6 +20,7 @@ also covers servers that do not check.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import logging
 import threading
@@ -59,6 +66,7 @@ _RETRY = Retry(initial=0.5, maximum=8.0, multiplier=2.0, timeout=120.0)
 _CHECK_RETRY = Retry(initial=0.2, maximum=2.0, multiplier=2.0, timeout=5.0)
 _TIMEOUT = (10, 120)
 _CLEANUP_THREADS = 8
+_KEY_HASH = 24  # hex digits of sha256(key) that start the upload ids of that key
 _FAILURES = (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError, requests.exceptions.RequestException)
 PUBLIC_ENDPOINT = "https://storage.googleapis.com"
 
@@ -168,6 +176,28 @@ class GcsStore(ObjectStore):
 
     def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
         return _GcsUpload(self, bucket, key, lower_keys(metadata))
+
+    def resume_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        """Adopt the leftover upload of `key` with the most parts (module doc); delete the others."""
+        uploads: dict[str, dict[int, tuple[int, str, str]]] = {}
+        others: list[str] = []
+        with self._translate(bucket, f"list temporary parts of gs://{bucket}/{key}"):
+            for blob in self._client.list_blobs(bucket, prefix=f"{RESERVED_PREFIX}{_key_hash(key)}-"):
+                if (blob.metadata or {}).get(DEST_KEY_METADATA) != key:
+                    continue  # another key with the same hash prefix: not this upload
+                upload_id, _, name = blob.name[len(RESERVED_PREFIX) :].partition("/")
+                parts = uploads.setdefault(upload_id, {})
+                if name.isdigit():
+                    digests = (int(blob.size or 0), b64_to_hex(blob.crc32c) or "", b64_to_hex(blob.md5_hash) or "")
+                    parts[int(name)] = digests
+                else:
+                    others.append(blob.name)  # an intermediate compose result: rebuilt if needed
+        if not uploads:
+            return self.start_multipart(bucket, key, metadata)
+        chosen = max(uploads, key=lambda upload_id: len(uploads[upload_id]))
+        stale = [_part_name(upload_id, n) for upload_id, parts in uploads.items() if upload_id != chosen for n in parts]
+        self._delete_many(bucket, stale + others)
+        return _GcsUpload(self, bucket, key, lower_keys(metadata), upload_id=chosen, stored=uploads[chosen])
 
     def delete(self, bucket: str, key: str) -> None:
         with (
@@ -279,19 +309,39 @@ class GcsStore(ObjectStore):
 class _GcsUpload(MultipartUpload):
     """Parts as hidden objects, assembled by compose; temporaries are deleted either way."""
 
-    def __init__(self, store: GcsStore, bucket: str, key: str, metadata: dict[str, str]) -> None:
+    def __init__(
+        self,
+        store: GcsStore,
+        bucket: str,
+        key: str,
+        metadata: dict[str, str],
+        *,
+        upload_id: str | None = None,
+        stored: Mapping[int, tuple[int, str, str]] | None = None,
+    ) -> None:
         self._store, self._bucket, self._key, self._metadata = store, bucket, key, metadata
-        self.upload_id = uuid.uuid4().hex
+        self.upload_id = upload_id or f"{_key_hash(key)}-{uuid.uuid4().hex[:16]}"
         self._temp_prefix = f"{RESERVED_PREFIX}{self.upload_id}/"
+        self._stored = dict(stored or {})  # parts a killed run left: number -> (size, crc32c hex, md5 hex)
         self._parts: set[int] = set()
         self._lock = threading.Lock()
+
+    def reuse_part(self, part_number: int, offset: int, length: int, md5: bytes | None, crc32c: int) -> bool:
+        stored = self._stored.get(part_number)
+        if stored is None or stored[0] != length or stored[1] != f"{crc32c:08x}":
+            return False
+        if md5 is not None and stored[2] != md5.hex():
+            return False
+        with self._lock:
+            self._parts.add(part_number)
+        return True
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         self._store._upload(self._bucket, self._part_name(part_number), data, md5, self._temp_metadata())
         with self._lock:
             self._parts.add(part_number)
 
-    def complete(self) -> ObjectInfo:
+    def complete(self, md5: bytes | None = None) -> ObjectInfo:
         with self._lock:
             names = [self._part_name(n) for n in sorted(self._parts)]
         if not names:
@@ -335,10 +385,18 @@ class _GcsUpload(MultipartUpload):
             destination.compose([handle.blob(name) for name in sources], timeout=_TIMEOUT, retry=_RETRY)
 
     def _part_name(self, part_number: int) -> str:
-        return f"{self._temp_prefix}{part_number:05d}"
+        return _part_name(self.upload_id, part_number)
 
     def _temp_metadata(self) -> dict[str, str]:
         return {DEST_KEY_METADATA: self._key}
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:_KEY_HASH]
+
+
+def _part_name(upload_id: str, part_number: int) -> str:
+    return f"{RESERVED_PREFIX}{upload_id}/{part_number:05d}"
 
 
 def _google_credentials(credentials: GcpCredentials) -> tuple[Any, str | None]:

@@ -10,9 +10,12 @@ the engine checks every key up front and raises one SkyUserError listing the off
 (`bad_keys`). Zero-byte keys ending in '/' are folder markers that other stores
 create; the engine skips them for a file:// destination (directories appear on their own).
 
-Writes are atomic: bytes go into a hidden temp file (`.sky-part-<id>`) next to the target,
-parts land with pwrite in any order from any thread, and `complete` fsyncs and renames. A
-killed run leaves only temp files, which `list` hides and `abort_stale_uploads` removes.
+Writes are atomic: bytes go into a hidden temp file (`.sky-part-<name hash>-<id>`) next to the
+target, parts land with pwrite in any order from any thread, and `complete` fsyncs and renames.
+A killed run leaves only temp files, which `list` hides and `abort_stale_uploads` removes. A
+rerun of the same copy adopts the largest temp file of the same name (`resume_multipart`) and
+keeps each part whose bytes in it have the CRC32C of the source chunk just read; the rest are
+written again.
 
 Metadata (user metadata and our `sky-*` stamps) lives in one user xattr (`user.sky.meta`, JSON).
 The xattr also records the file's mtime and size at write time, so a file edited in place
@@ -295,11 +298,34 @@ class LocalStore(ObjectStore):
         temp, fd = self._open_temp(path)
         return LocalUpload(self, key, path, temp, fd, dict(metadata))
 
+    def resume_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> LocalUpload:
+        """Adopt the largest temp file an interrupted write of `key` left; remove the other ones."""
+        path = self._checked_path(bucket, key)
+        directory = os.path.dirname(path)
+        start = os.path.basename(_temp_stem(path))
+        try:
+            with os.scandir(directory) as it:
+                found = [(e.stat(follow_symlinks=False).st_size, e.path) for e in it if e.name.startswith(start)]
+        except (FileNotFoundError, NotADirectoryError):
+            found = []
+        if not found:
+            return self.start_multipart(bucket, key, metadata)
+        found.sort()
+        for _size, other in found[:-1]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(other)
+        temp = found[-1][1]
+        try:
+            fd = os.open(temp, os.O_RDWR | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return self.start_multipart(bucket, key, metadata)
+        return LocalUpload(self, key, path, temp, fd, dict(metadata), resumed=True)
+
     # -- write helpers ---------------------------------------------------------------------
     def _open_temp(self, path: str) -> tuple[str, int]:
         """Create the hidden temp file beside `path`, making parent directories as needed."""
         directory = os.path.dirname(path)
-        temp = os.path.join(directory, f"{TEMP_PREFIX}{self._token}-{next(self._counter)}")
+        temp = f"{_temp_stem(path)}{self._token}-{next(self._counter)}"
         if directory not in self._dirs:
             self._make_dirs(directory)
         try:
@@ -373,6 +399,12 @@ class LocalStore(ObjectStore):
         return count
 
 
+def _temp_stem(path: str) -> str:
+    """The start of every temp file name a write of `path` uses (so a rerun can find it)."""
+    name_hash = hashlib.sha256(os.path.basename(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return os.path.join(os.path.dirname(path), f"{TEMP_PREFIX}{name_hash}-")
+
+
 def _remove_temps(directory: str) -> int:
     count = 0
     try:
@@ -390,7 +422,17 @@ def _remove_temps(directory: str) -> int:
 class LocalUpload(MultipartUpload):
     """A hidden temp file beside the target; parts are written at their offsets with pwrite."""
 
-    def __init__(self, store: LocalStore, key: str, path: str, temp: str, fd: int, metadata: dict[str, str]) -> None:
+    def __init__(
+        self,
+        store: LocalStore,
+        key: str,
+        path: str,
+        temp: str,
+        fd: int,
+        metadata: dict[str, str],
+        *,
+        resumed: bool = False,
+    ) -> None:
         self._store, self._key, self._path, self._temp = store, key, path, temp
         self.upload_id = os.path.basename(temp)[len(TEMP_PREFIX) :]
         self._metadata = metadata
@@ -398,6 +440,19 @@ class LocalUpload(MultipartUpload):
         self._parts: dict[int, tuple[int, int]] = {}
         self._done = False
         self._fd: int | None = fd
+        self._resumed = resumed  # the temp file holds an interrupted write's bytes
+
+    def reuse_part(self, part_number: int, offset: int, length: int, md5: bytes | None, crc32c: int) -> bool:
+        """Keep the bytes already at [offset, offset+length) when they have the chunk's CRC32C."""
+        fd = self._fd
+        if not self._resumed or fd is None or not length:
+            return False
+        stored = os.pread(fd, length, offset)
+        if len(stored) != length or google_crc32c.value(stored) != crc32c:
+            return False
+        with self._lock:
+            self._parts[part_number] = (offset, length)
+        return True
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         if hashlib.md5(data).digest() != md5:
@@ -422,7 +477,7 @@ class LocalUpload(MultipartUpload):
         with self._lock:
             self._parts[part_number] = (offset, len(data))
 
-    def complete(self) -> ObjectInfo:
+    def complete(self, md5: bytes | None = None) -> ObjectInfo:
         with self._lock:
             fd = self._fd
             if fd is None or self._done:

@@ -4,13 +4,27 @@ One boto3 client per store: botocore clients are thread-safe, and their connecti
 for the engine's thread pool. Every write carries Content-MD5 so S3 itself rejects corrupted
 bytes (BadDigest), and multipart parts carry their own. Checksums are requested only "when
 required" so S3-compatible servers that do not know the newer x-amz-checksum headers still work.
+
+Which unfinished uploads are ours: ListMultipartUploads shows every writer's uploads but not
+their metadata, so each upload we start gets a marker object, an empty hidden object named
+`.sky-parts/uploads/<key>.<sha256(upload id)>.<sha256(metadata)>`, written right after the
+upload is created and deleted when it completes or is aborted. An upload is ours only when S3
+lists it *and* a marker names its key and the hash of its id; every other upload (another
+tool's, a colleague's `aws s3 cp`) is never aborted. The metadata hash says whether a leftover
+upload can be resumed: its metadata (our `sky-*` stamps) was fixed when it was created, so it
+must be the metadata this run would give the object. Keys too long for a marker (within 52
+bytes of S3's 1024) get no marker: their uploads are still aborted on failure, but a killed
+run's leftover is neither resumed nor cleaned (a bucket lifecycle rule removes it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -29,8 +43,10 @@ from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
 from airflow_provider_sky.stores._common import (
     DEFAULT_PAGE_SIZE,
     POOL_SIZE,
+    RESERVED_PREFIX,
     b64_to_hex,
     is_plain_md5,
+    is_reserved,
     lower_keys,
     md5_b64,
     probe_key,
@@ -51,6 +67,11 @@ _DENIED = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem"}
 _WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 _MISSING_KEY = {"NoSuchKey", "404", "NotFound"}
 _KMS = {"aws:kms", "aws:kms:dsse"}
+MARKER_PREFIX = f"{RESERVED_PREFIX}uploads/"
+_ID_HASH, _META_HASH = 32, 16
+_MARKER_TAIL = 1 + _ID_HASH + 1 + _META_HASH  # ".<id hash>.<metadata hash>" after the key
+_MAX_KEY_BYTES = 1024
+_EMPTY_MD5 = bytes.fromhex("d41d8cd98f00b204e9800998ecf8427e")
 
 
 class S3Store(ObjectStore):
@@ -117,6 +138,8 @@ class S3Store(ObjectStore):
         with self._translate(bucket):
             for page in pages:  # each iteration fetches one page: the listing is never held whole
                 for item in page.get("Contents", ()):
+                    if is_reserved(item["Key"], prefix):
+                        continue  # our upload markers
                     etag = strip_quotes(item.get("ETag"))
                     yield ObjectInfo(
                         key=item["Key"],
@@ -170,26 +193,87 @@ class S3Store(ObjectStore):
         return ObjectInfo(key=key, size=len(data), etag=etag, checksums=checksums, metadata=lower_keys(metadata))
 
     def start_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        metadata = lower_keys(metadata)
         with self._translate(bucket, write=True, what=f"s3://{bucket}/{key}"):
-            response = self._client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=lower_keys(metadata))
-        return _S3Upload(self, bucket, key, response["UploadId"])
+            upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata)["UploadId"]
+        marker = marker_key(key, upload_id, metadata)
+        upload = _S3Upload(self, bucket, key, upload_id, marker)
+        if marker is not None:
+            try:
+                with self._translate(bucket, write=True, what=f"mark the upload of s3://{bucket}/{key}"):
+                    self._client.put_object(Bucket=bucket, Key=marker, Body=b"", ContentMD5=md5_b64(_EMPTY_MD5))
+            except BaseException:
+                upload.abort()  # an unmarked upload could never be proven ours later
+                raise
+        return upload
+
+    def resume_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
+        """Adopt our newest unfinished upload of `key` made with this metadata; abort our others."""
+        metadata = lower_keys(metadata)
+        if marker_key(key, "", metadata) is None:
+            return self.start_multipart(bucket, key, metadata)
+        ours = [u for u in self._our_uploads(bucket, key) if u.key == key]
+        wanted = _digest(_canonical(metadata), _META_HASH)
+        resumable = [u for u in ours if u.metadata_hash == wanted and u.upload_id]
+        chosen = max(resumable, key=lambda u: u.initiated, default=None)
+        for other in ours:
+            if other is not chosen:
+                self._abort_ours(bucket, other)
+        if chosen is None:
+            return self.start_multipart(bucket, key, metadata)
+        stored: dict[int, tuple[int, str]] = {}
+        paginator = self._client.get_paginator("list_parts")
+        with self._translate(bucket, write=True, what=f"list parts of s3://{bucket}/{key}"):
+            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=chosen.upload_id):
+                for part in page.get("Parts", ()):
+                    stored[int(part["PartNumber"])] = (int(part["Size"]), part["ETag"])
+        return _S3Upload(self, bucket, key, chosen.upload_id, chosen.marker, stored)
 
     def delete(self, bucket: str, key: str) -> None:
         with self._translate(bucket, write=True, what=f"s3://{bucket}/{key}"):
             self._client.delete_object(Bucket=bucket, Key=key)  # S3 answers 204 for a missing key too
 
     def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
+        """Abort the uploads under `prefix` that our markers prove are ours; drop orphaned markers."""
         aborted = 0
-        paginator = self._client.get_paginator("list_multipart_uploads")
-        with self._translate(bucket, write=True):
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                for upload in page.get("Uploads", ()):
-                    with contextlib.suppress(ClientError):  # finished or aborted by someone else meanwhile
-                        self._client.abort_multipart_upload(
-                            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
-                        aborted += 1
+        for upload in self._our_uploads(bucket, prefix):
+            aborted += self._abort_ours(bucket, upload)
         return aborted
+
+    def _our_uploads(self, bucket: str, prefix: str) -> list[_OurUpload]:
+        """Our unfinished uploads under `prefix`, and markers whose upload is gone (upload_id "")."""
+        markers: dict[tuple[str, str], tuple[str, str]] = {}  # (key, id hash) -> (marker, metadata hash)
+        with self._translate(bucket, write=True, what=f"list upload markers in s3://{bucket}"):
+            for page in self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=MARKER_PREFIX + prefix
+            ):
+                for item in page.get("Contents", ()):
+                    parsed = _parse_marker(item["Key"])
+                    if parsed is not None:
+                        markers[parsed[0], parsed[1]] = (item["Key"], parsed[2])
+        if not markers:
+            return []  # nothing of ours: do not even list other writers' uploads
+        ours = []
+        with self._translate(bucket, write=True, what=f"list unfinished uploads in s3://{bucket}"):
+            for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", ()):
+                    found = markers.pop((upload["Key"], _digest(upload["UploadId"], _ID_HASH)), None)
+                    if found is not None:
+                        initiated = upload.get("Initiated")
+                        when = initiated.timestamp() if initiated else 0.0
+                        ours.append(_OurUpload(upload["Key"], upload["UploadId"], found[0], found[1], when))
+        # Markers left without their upload (completed or aborted just before a kill).
+        ours.extend(_OurUpload(key, "", marker, meta, 0.0) for (key, _id), (marker, meta) in markers.items())
+        return ours
+
+    def _abort_ours(self, bucket: str, upload: _OurUpload) -> int:
+        """Abort one of our uploads (or only delete an orphaned marker); 1 when an upload was aborted."""
+        if not upload.upload_id:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._client.delete_object(Bucket=bucket, Key=upload.marker)
+            return 0
+        _S3Upload(self, bucket, upload.key, upload.upload_id, upload.marker).abort()
+        return 1
 
     def close(self) -> None:
         self._client.close()
@@ -255,11 +339,37 @@ class S3Store(ObjectStore):
 class _S3Upload(MultipartUpload):
     """An S3 multipart upload; part ETags are collected under a lock from many threads."""
 
-    def __init__(self, store: S3Store, bucket: str, key: str, upload_id: str) -> None:
+    def __init__(
+        self,
+        store: S3Store,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        marker: str | None,
+        stored: Mapping[int, tuple[int, str]] | None = None,
+    ) -> None:
         self._store, self._bucket, self._key = store, bucket, key
         self.upload_id = upload_id
+        self._marker = marker
+        self._stored = dict(stored or {})  # parts an interrupted run uploaded: number -> (size, ETag)
         self._etags: dict[int, str] = {}
         self._lock = threading.Lock()
+
+    def reuse_part(self, part_number: int, offset: int, length: int, md5: bytes | None, crc32c: int) -> bool:
+        """A stored part is these bytes when its size matches and its ETag is their MD5.
+
+        S3 checked each part against its Content-MD5 on arrival, and a part's ETag is its MD5
+        unless the bucket encrypts with KMS; then nothing proves the bytes and the part is sent.
+        """
+        stored = self._stored.get(part_number)
+        if stored is None or md5 is None or stored[0] != length:
+            return False
+        etag = strip_quotes(stored[1]) or ""
+        if not is_plain_md5(etag) or etag.lower() != md5.hex():
+            return False
+        with self._lock:
+            self._etags[part_number] = stored[1]
+        return True
 
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         store = self._store
@@ -280,9 +390,9 @@ class _S3Upload(MultipartUpload):
         with self._lock:
             self._etags[part_number] = response["ETag"]
 
-    def complete(self) -> ObjectInfo:
+    def complete(self, md5: bytes | None = None) -> ObjectInfo:
         if not self._etags:  # S3 needs at least one part; an empty object is one empty part
-            self.upload_part(1, 0, b"", bytes.fromhex("d41d8cd98f00b204e9800998ecf8427e"))
+            self.upload_part(1, 0, b"", _EMPTY_MD5)
         with self._lock:
             parts = [{"ETag": etag, "PartNumber": n} for n, etag in sorted(self._etags.items())]
         store = self._store
@@ -290,6 +400,7 @@ class _S3Upload(MultipartUpload):
             store._client.complete_multipart_upload(
                 Bucket=self._bucket, Key=self._key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
             )
+        self._drop_marker()
         info = store.stat(self._bucket, self._key)
         if info is None:
             raise StoreError(f"s3://{self._bucket}/{self._key} is missing right after its upload completed")
@@ -303,6 +414,49 @@ class _S3Upload(MultipartUpload):
                 raise self._store._error(
                     exc, self._bucket, f"abort upload to s3://{self._bucket}/{self._key}", write=True
                 ) from exc
+        self._drop_marker()
+
+    def _drop_marker(self) -> None:
+        """The upload is finished either way; a marker left by a failure here is cleaned later."""
+        if self._marker is not None:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._store._client.delete_object(Bucket=self._bucket, Key=self._marker)
+            self._marker = None
+
+
+@dataclass(frozen=True)
+class _OurUpload:
+    """An unfinished upload proven ours by its marker (upload_id "" when only the marker is left)."""
+
+    key: str
+    upload_id: str
+    marker: str
+    metadata_hash: str
+    initiated: float
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _canonical(metadata: Mapping[str, str]) -> str:
+    return json.dumps(dict(metadata), sort_keys=True)
+
+
+def marker_key(key: str, upload_id: str, metadata: Mapping[str, str]) -> str | None:
+    """The marker that proves an upload of `key` is ours, or None when the key is too long for one."""
+    marker = f"{MARKER_PREFIX}{key}.{_digest(upload_id, _ID_HASH)}.{_digest(_canonical(metadata), _META_HASH)}"
+    return marker if len(marker.encode()) <= _MAX_KEY_BYTES else None
+
+
+def _parse_marker(name: str) -> tuple[str, str, str] | None:
+    """(key, upload id hash, metadata hash) from a marker's name; None for anything else."""
+    if not name.startswith(MARKER_PREFIX) or len(name) < len(MARKER_PREFIX) + _MARKER_TAIL:
+        return None
+    key, tail = name[len(MARKER_PREFIX) : -_MARKER_TAIL], name[-_MARKER_TAIL:]
+    if tail[0] != "." or tail[1 + _ID_HASH] != ".":
+        return None
+    return key, tail[1 : 1 + _ID_HASH], tail[2 + _ID_HASH :]
 
 
 _loader_lock = threading.Lock()

@@ -9,6 +9,8 @@ whole-object CRC32C that GCS reports and that we stamp as `sky-crc32c`.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -85,3 +87,35 @@ def combine_chunks(digests: list[ChunkDigest]) -> int:
     for d in digests:
         crc = crc32c_combine(crc, d.crc32c, d.length)
     return crc
+
+
+class OrderedMd5:
+    """The MD5 of a whole object whose chunks are read in parallel, fed back in part order.
+
+    Why: a store that keeps a whole-object MD5 for multipart writes (Azure Content-MD5) needs
+    one, and MD5, unlike CRC32C, cannot be combined from chunk digests. Each chunk's worker
+    waits for its turn while it holds the chunk (already inside the byte budget), so no extra
+    memory is needed. Chunks are handed to the pool in part order, so the chunk whose turn it is
+    has always started: the wait cannot deadlock.
+    """
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5()
+        self._next = 1
+        self._cond = threading.Condition()
+
+    def feed(self, part_number: int, data: bytes, stopping: Callable[[], bool]) -> bool:
+        """Hash part `part_number` once parts 1..n-1 are in; False when the run stopped first."""
+        with self._cond:
+            while self._next != part_number:
+                if stopping():
+                    return False
+                self._cond.wait(0.1)
+        self._md5.update(data)  # outside the lock: other parts only wait on _next, not on it
+        with self._cond:
+            self._next += 1
+            self._cond.notify_all()
+        return True
+
+    def digest(self) -> bytes:
+        return self._md5.digest()

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from airflow_provider_sky.errors import SkyError, StoreError
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore
-from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
+from airflow_provider_sky.transfer.checksum import ChunkDigest, OrderedMd5, combine_chunks
 from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob
 from airflow_provider_sky.transfer.listing import KeyMapping
 from airflow_provider_sky.transfer.progress import ProgressTracker
@@ -78,6 +78,7 @@ class _FanState:
     uploads: list[_OpenUpload]
     remaining: int
     digests: list[ChunkDigest | None]
+    whole_md5: OrderedMd5 | None = None  # only when a destination keeps a whole-object MD5
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -136,11 +137,14 @@ class Pipeline:
         first = fan[0][1]
         uploads = []
         for dest, job in fan:
-            state = _OpenUpload(dest, job, dest.writer.start(job))
+            # An interrupted earlier run's parts of this object are offered for reuse.
+            state = _OpenUpload(dest, job, dest.writer.start(job, resume=True))
             with self._cond:
                 self._uploads[id(state)] = state
             uploads.append(state)
         fan_state = _FanState(first.source, first, uploads, first.part_count, [None] * first.part_count)
+        if self.reader is not None and self.reader.md5 and any(d.writer.wants_whole_md5 for d, _ in fan):
+            fan_state.whole_md5 = OrderedMd5()
         for chunk in first.chunks():
             self._spawn(lambda c=chunk: self._copy_part(fan_state, c), chunk.length)
 
@@ -202,15 +206,19 @@ class Pipeline:
         assert self.reader is not None
         reader = self.reader
 
-        def read_and_write() -> Chunk:
+        def read_and_write() -> tuple[Chunk, list[bool]]:
             chunk = reader.read(state.source.key, job)
-            for open_upload in state.uploads:
-                open_upload.dest.writer.write_part(open_upload.upload, chunk)
-            return chunk
+            return chunk, [u.dest.writer.write_part(u.upload, chunk) for u in state.uploads]
 
-        chunk = self._retrying(f"part {job.part_number} of {state.source.key}", read_and_write)
-        for open_upload in state.uploads:
+        chunk, sent = self._retrying(f"part {job.part_number} of {state.source.key}", read_and_write)
+        for open_upload, was_sent in zip(state.uploads, sent, strict=True):
             open_upload.dest.tracker.bytes_moved(job.length)
+            if not was_sent:
+                with self._cond:
+                    open_upload.dest.result.parts_reused += 1
+                    open_upload.dest.result.bytes_reused += job.length
+        if state.whole_md5 is not None and not state.whole_md5.feed(job.part_number, chunk.data, lambda: self.stopping):
+            return
         with state.lock:
             state.digests[job.part_number - 1] = chunk.digest
             state.remaining -= 1
@@ -241,15 +249,17 @@ class Pipeline:
         """Check the combined CRC against the source, then complete and check each destination."""
         digests = [d for d in state.digests if d is not None]
         crc = combine_chunks(digests)
-        source_checked = check_against_source(state.first, crc, None)
+        md5_whole = state.whole_md5.digest() if state.whole_md5 is not None else None
+        source_checked = check_against_source(state.first, crc, md5_whole)
         part_md5s = [d.md5 for d in digests if d.md5 is not None]
         for open_upload in state.uploads:
             if self.stopping:
                 return  # another object failed: leave the rest for abort, publish nothing more
-            info = open_upload.upload.complete()
+            writer = open_upload.dest.writer
+            info = writer.complete(open_upload.upload, md5_whole)
             with self._cond:
                 self._uploads.pop(id(open_upload), None)
-            checked = open_upload.dest.writer.after_write(info, open_upload.job, crc, None, part_md5s)
+            checked = writer.after_write(info, open_upload.job, crc, md5_whole, part_md5s)
             self._record(open_upload.dest, open_upload.job, checked or source_checked)
 
     def _record(self, dest: Dest, job: ObjectJob, whole_object_checked: bool) -> None:

@@ -151,17 +151,38 @@ class Writer:
             info = self.store.put(self.bucket, job.dst_key, chunk.data, md5_whole, metadata)
         return self.after_write(info, job, crc, md5_whole) or compared
 
-    def write_part(self, upload: MultipartUpload, chunk: Chunk) -> None:
-        """Upload one part, verified by whichever digest this store checks."""
+    def write_part(self, upload: MultipartUpload, chunk: Chunk) -> bool:
+        """Upload one part, verified by whichever digest this store checks; False when it was kept.
+
+        A resumed upload keeps a part an interrupted run stored when the store proves it holds
+        exactly this chunk's bytes (MultipartUpload.reuse_part); nothing is sent then.
+        """
         job = chunk.job
+        if upload.reuse_part(job.part_number, job.offset, job.length, chunk.digest.md5, chunk.digest.crc32c):
+            return False
         if self.by_crc32c:
             upload.upload_part_crc32c(job.part_number, job.offset, chunk.data, chunk.digest.crc32c)  # type: ignore[attr-defined]
         else:
             assert chunk.digest.md5 is not None
             upload.upload_part(job.part_number, job.offset, chunk.data, chunk.digest.md5)
+        return True
 
-    def start(self, job: ObjectJob) -> MultipartUpload:
-        return self.store.start_multipart(self.bucket, job.dst_key, stamps(job.source, None))
+    def start(self, job: ObjectJob, *, resume: bool = False) -> MultipartUpload:
+        """A new multipart write, or (`resume`) the one an interrupted run of this copy left."""
+        metadata = stamps(job.source, None)
+        if resume:
+            return self.store.resume_multipart(self.bucket, job.dst_key, metadata)
+        return self.store.start_multipart(self.bucket, job.dst_key, metadata)
+
+    @property
+    def wants_whole_md5(self) -> bool:
+        return self.store.whole_md5_on_complete
+
+    def complete(self, upload: MultipartUpload, md5_whole: bytes | None) -> ObjectInfo:
+        """Finish a multipart write, giving the store the verified whole-object MD5 if it keeps one."""
+        if md5_whole is not None and self.wants_whole_md5:
+            return upload.complete(md5_whole)
+        return upload.complete()
 
     def after_write(
         self,

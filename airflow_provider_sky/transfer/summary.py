@@ -19,7 +19,9 @@ class DestinationSummary:
     checksums_verified: int = 0  # objects whose every chunk was checksum-verified on write
     whole_object_verified: int = 0  # ... and whose whole-object checksum matched the source's/destination's
     multipart_objects: int = 0
-    stale_uploads_aborted: int = 0
+    parts_reused: int = 0  # parts an interrupted earlier run stored, proven identical and kept
+    bytes_reused: int = 0  # ... their bytes: counted in bytes_copied, but not sent again
+    stale_uploads_aborted: int = 0  # our own unfinished uploads left by a killed run, cleaned
     seconds: float = 0.0
     dry_run: bool = False
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 
 from tests.transfer.helpers import KiB, copy, tree, uri, write
+from tests.transfer.killed_runs import sigkill_once_stalled
 
 CHUNK = 64 * KiB
 
@@ -40,16 +38,7 @@ def test_a_rerun_after_sigkill_skips_finished_objects_and_clears_the_unfinished_
     for name in names:
         write(src / name, os.urandom(3 * CHUNK))
     marker = tmp_path / "stalled"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, uri(src), uri(dst), str(marker)])
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert child.poll() is None, "the copy ended before reaching the stall point"
-            assert time.monotonic() < deadline, "the copy never reached the stall point"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait()
+    sigkill_once_stalled([sys.executable, "-c", CHILD, uri(src), uri(dst), str(marker)], marker)
     leftovers = [p.name for p in dst.iterdir() if p.name.startswith(".sky-part-")]
     assert len(leftovers) == 1, "a SIGKILL leaves the unfinished object's temp file"
 
