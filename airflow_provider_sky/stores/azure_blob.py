@@ -12,6 +12,9 @@ against that MD5 when it arrived, so a block id that carries our prefix proves b
 block is ours and which bytes it holds. A rerun after a kill reads the blob's uncommitted block
 list, keeps the blocks whose part number, length and MD5 match the source chunk, and its commit
 discards every other uncommitted block (another writer's blocks are never committed by us).
+Azure refuses a block whose id length differs from the blob's uncommitted ones, so our ids are
+padded to the length already there (another tool's, or an older release's) when it is long
+enough to hold ours.
 
 Integrity: for every write the service returns the MD5 it computed over the bytes it received;
 we compare it with the MD5 taken when the bytes were read at the source, which checks the
@@ -264,7 +267,9 @@ class AzureBlobStore(ObjectStore):
             parsed = _parse_block_id(block.id)
             if parsed is not None:
                 stored[parsed[0]] = (int(block.size), parsed[1], block.id)
-        return _AzureUpload(self, bucket, key, metadata, stored)
+        lengths = {len(base64.b64decode(block.id)) for block in uncommitted}
+        id_length = lengths.pop() if len(lengths) == 1 else _BLOCK_ID_BYTES
+        return _AzureUpload(self, bucket, key, metadata, stored, id_length=id_length)
 
     def delete(self, bucket: str, key: str) -> None:
         if _dot_segment(key):
@@ -352,8 +357,11 @@ class _AzureUpload(MultipartUpload):
         key: str,
         metadata: Mapping[str, str],
         stored: Mapping[int, tuple[int, str, str]] | None = None,
+        *,
+        id_length: int = 0,
     ) -> None:
         self._store, self._bucket, self._key = store, bucket, key
+        self._id_length = id_length if _BLOCK_ID_BYTES <= id_length <= _MAX_BLOCK_ID_BYTES else _BLOCK_ID_BYTES
         self._metadata = _to_azure(metadata)
         self.upload_id = uuid.uuid4().hex
         self._blob = store._client.get_blob_client(bucket, key)
@@ -372,7 +380,7 @@ class _AzureUpload(MultipartUpload):
     def upload_part(self, part_number: int, offset: int, data: bytes, md5: bytes) -> None:
         uri = self._store._uri(self._bucket, self._key)
         mismatch = IntegrityError(f"Part {part_number} of {uri} arrived with different bytes than were read")
-        block_id = _block_id(part_number, md5)
+        block_id = _block_id(part_number, md5, self._id_length)
         try:
             # Content-MD5 makes the service check the block on arrival (no second hash here).
             response = self._blob.stage_block(block_id, data, length=len(data), transactional_content_md5=md5)
@@ -405,11 +413,14 @@ class _AzureUpload(MultipartUpload):
 
 
 _BLOCK_PREFIX = "sky1-"
+_BLOCK_ID_BYTES = len(_BLOCK_PREFIX) + 5 + 1 + 22  # prefix, part number, '-', base64url MD5 (no padding)
+_MAX_BLOCK_ID_BYTES = 64  # an Azure rule
 
 
-def _block_id(part_number: int, md5: bytes) -> str:
-    """Our block id: prefix, part number and the block's MD5, all ids of one length (an Azure rule)."""
-    return base64.b64encode(f"{_BLOCK_PREFIX}{part_number:06d}-{md5.hex()}".encode()).decode()
+def _block_id(part_number: int, md5: bytes, length: int = _BLOCK_ID_BYTES) -> str:
+    """Our block id: prefix, part number and the block's MD5, '-'-padded to `length` bytes."""
+    digest = base64.urlsafe_b64encode(md5).decode().rstrip("=")
+    return base64.b64encode(f"{_BLOCK_PREFIX}{part_number:05d}-{digest}".ljust(length, "-").encode()).decode()
 
 
 def _parse_block_id(block_id: str) -> tuple[int, str] | None:
@@ -418,10 +429,15 @@ def _parse_block_id(block_id: str) -> tuple[int, str] | None:
         text = base64.b64decode(block_id, validate=True).decode("ascii")
     except (ValueError, UnicodeDecodeError):
         return None
-    number, sep, md5_hex = text.removeprefix(_BLOCK_PREFIX).partition("-")
-    if not text.startswith(_BLOCK_PREFIX) or not sep or not number.isdigit() or len(md5_hex) != 32:
+    core, padding = text[:_BLOCK_ID_BYTES], text[_BLOCK_ID_BYTES:]
+    number, digest = core[len(_BLOCK_PREFIX) : len(_BLOCK_PREFIX) + 5], core[len(_BLOCK_PREFIX) + 6 :]
+    if not core.startswith(_BLOCK_PREFIX) or not number.isdigit() or padding.strip("-"):
         return None
-    return int(number), md5_hex
+    try:
+        md5 = base64.urlsafe_b64decode(digest + "==")
+    except ValueError:
+        return None
+    return (int(number), md5.hex()) if len(md5) == 16 else None
 
 
 class _SharedKeyPut:

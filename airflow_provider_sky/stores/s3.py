@@ -12,7 +12,7 @@ upload is created and deleted when it completes or is aborted. An upload is ours
 lists it *and* a marker names its key and the hash of its id; every other upload (another
 tool's, a colleague's `aws s3 cp`) is never aborted. The metadata hash says whether a leftover
 upload can be resumed: its metadata (our `sky-*` stamps) was fixed when it was created, so it
-must be the metadata this run would give the object. Keys too long for a marker (within 52
+must be the metadata this run would give the object. Keys too long for a marker (within 69
 bytes of S3's 1024) get no marker: their uploads are still aborted on failure, but a killed
 run's leftover is neither resumed nor cleaned (a bucket lifecycle rule removes it).
 """
@@ -307,7 +307,10 @@ class S3Store(ObjectStore):
         if code in _DENIED:
             needed = "s3:ListBucket, s3:GetObject"
             if write:
-                needed += ", s3:PutObject, s3:AbortMultipartUpload, s3:ListBucketMultipartUploads"
+                needed += (
+                    ", s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload, s3:ListBucketMultipartUploads, "
+                    "s3:ListMultipartUploadParts"
+                )
             return SkyUserError(
                 f"Access denied to S3 bucket '{bucket}' ({action}, {where})",
                 f"grant the connection's identity {needed} on arn:aws:s3:::{bucket} and "

@@ -11,6 +11,10 @@ Guarantees, and how they are kept:
 - No partial objects: on any failure or cancellation, new work stops, in-flight chunks drain,
   every open multipart upload is aborted; objects already written and verified stay, so a
   rerun skips them (their `sky-*` stamps prove it) and only redoes the rest.
+- Resume after a kill: a run that could not abort leaves our unfinished uploads; the next run
+  adopts each one (`ObjectStore.resume_multipart`) and sends only the parts the store cannot
+  prove hold the chunk's bytes, then aborts the leftovers it did not adopt. Only uploads a
+  store can prove are ours are ever aborted.
 - Nothing is written before every URI, bucket, permission and key has been checked.
 - Several destinations: each source chunk is read once and written to every destination
   that needs it (each has its own cp/sync decisions), so a second destination costs no

@@ -5,8 +5,10 @@ Also the integrity field users check on Azure: a multi-block blob carries the wh
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import uuid
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -92,3 +94,21 @@ def test_a_multi_block_azure_blob_carries_the_content_md5_of_its_bytes(fresh_buc
         blob = service.get_blob_client(fresh.bucket, "big.bin")
         assert len(blob.get_block_list("committed")[0]) == 4
         assert bytes(blob.get_blob_properties().content_settings.content_md5) == hashlib.md5(data).digest()
+
+
+def test_another_writers_uncommitted_azure_blocks_are_neither_reused_nor_in_the_way(fresh_bucket, tmp_path):
+    fresh = fresh_bucket("azure")
+    data = os.urandom(2 * MiB + 5)
+    (tmp_path / "big.bin").write_bytes(data)
+    with BlobServiceClient.from_connection_string(azurite_connection_string(fresh.emulator.endpoint)) as service:
+        blob = service.get_blob_client(fresh.bucket, "big.bin")
+        # Ids of another length than ours: Azure refuses a block of a new length next to them.
+        for n in range(2):
+            blob.stage_block(base64.b64encode(f"{uuid.uuid4().hex}-{n:06d}".encode()).decode(), data[:MiB])
+
+        summary = _copy(tmp_path, fresh.url, fresh, chunk_size=1 * MiB, multipart_threshold=1 * MiB)
+
+        assert summary.destinations[0].parts_reused == 0
+        assert fresh.store.read_range(fresh.bucket, "big.bin", 0, len(data) + 1) == data
+        committed, uncommitted = blob.get_block_list("all")
+        assert len(committed) == 3 and uncommitted == []
