@@ -125,3 +125,19 @@ def parse_mapping(name: str, value: Any, example: str = '{"key": "value"}') -> d
     if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
         raise SkyUserError(f"{name} is a {type(value).__name__}, not a mapping", f"give {name} like {example}")
     return dict(value)
+
+
+def parse_backend_options(name: str, value: Any) -> dict[str, dict[str, Any]]:
+    """Per-cloud options (``{"aws": {...}, "local": {...}}``) for launches and gateway VMs."""
+    from airflow_provider_sky.launch.backends.base import CLOUDS
+
+    example = '{"aws": {"image_id": "ami-..."}, "local": {"capacity": {"local-a1": 0}}}'
+    options = parse_mapping(name, value, example)
+    if options is None:
+        return {}
+    unknown = sorted(set(options) - set(CLOUDS))
+    if unknown or not all(isinstance(v, Mapping) for v in options.values()):
+        what = f"names unknown cloud(s) {', '.join(unknown)}" if unknown else "must map clouds to mappings"
+        raise SkyUserError(f"{name} {what}", f"use {', '.join(CLOUDS)} as keys, e.g. {example}")
+    return {cloud: dict(v) for cloud, v in options.items()}
+

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyUserError
-from airflow_provider_sky.params import parse_list, parse_number
+from airflow_provider_sky.params import parse_backend_options, parse_list, parse_number
 from airflow_provider_sky.transfer.request import CopyRequest
 from airflow_provider_sky.transfer.summary import CopySummary
 from airflow_provider_sky.uri import parse_uri
@@ -58,12 +58,7 @@ def run_with_overlay(args: argparse.Namespace, request: CopyRequest, credentials
 ]:  # fmt: skip
     """Plan and copy through gateways; (None, reason) when the direct path should run instead."""
     from airflow_provider_sky.overlay import runner
-    from airflow_provider_sky.overlay.session import (
-        OverlaySettings,
-        check_regions,
-        parse_backend_options,
-        start_overlay,
-    )
+    from airflow_provider_sky.overlay.session import OverlaySettings, check_regions, start_overlay
     from airflow_provider_sky.overlay.watch import watch
     from airflow_provider_sky.planner.api import Planner
 

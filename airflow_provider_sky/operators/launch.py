@@ -33,11 +33,11 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.launch import runner
-from airflow_provider_sky.launch.backends.base import CLOUDS, sanitize_label
+from airflow_provider_sky.launch.backends.base import sanitize_label
 from airflow_provider_sky.launch.plan import LaunchPlan
 from airflow_provider_sky.launch.task import TaskSpec
 from airflow_provider_sky.launch.task_secrets import split_secrets
-from airflow_provider_sky.params import parse_bool, parse_list, parse_mapping, parse_number
+from airflow_provider_sky.params import parse_backend_options, parse_bool, parse_list, parse_mapping, parse_number
 from airflow_provider_sky.triggers.launch import SkyLaunchTrigger
 
 if TYPE_CHECKING:
@@ -73,18 +73,6 @@ def _parse_plan(value: Any) -> LaunchPlan | None:
             f"plan is not a launch plan ({type(exc).__name__}: {exc})",
             "pass LaunchPlan.to_dict(), e.g. the XCom of a plan task, or leave plan out to optimize",
         ) from None
-
-
-def _parse_backend_options(value: Any) -> dict[str, dict[str, Any]] | None:
-    example = '{"local": {"capacity": {"local-a1": 0}}}'
-    options = parse_mapping("backend_options", value, example)
-    if options is None:
-        return None
-    unknown = sorted(set(options) - set(CLOUDS))
-    if unknown or not all(isinstance(v, Mapping) for v in options.values()):
-        what = f"names unknown cloud(s) {', '.join(unknown)}" if unknown else "must map clouds to mappings"
-        raise SkyUserError(f"backend_options {what}", f"use {', '.join(CLOUDS)} as keys, e.g. {example}")
-    return {cloud: dict(v) for cloud, v in options.items()}
 
 
 class SkyLaunchOperator(BaseOperator):
@@ -195,7 +183,7 @@ class SkyLaunchOperator(BaseOperator):
             allow_regions=parse_list("allow_regions", self.allow_regions),
             deny_regions=parse_list("deny_regions", self.deny_regions),
             plan=_parse_plan(self.plan),
-            backend_options=_parse_backend_options(self.backend_options),
+            backend_options=parse_backend_options("backend_options", self.backend_options) or None,
         )  # fmt: skip
 
     def task_spec(self, context: Context) -> TaskSpec:

@@ -29,6 +29,7 @@ from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.hooks.transfer import SkyTransferHook
 from airflow_provider_sky.links.storage import SkyDestinationLink
 from airflow_provider_sky.params import (
+    parse_backend_options,
     parse_bool,
     parse_choice,
     parse_list,
@@ -267,7 +268,7 @@ class SkyTransferOperator(BaseOperator):
     ) -> dict[str, Any]:  # fmt: skip
         from airflow_provider_sky.overlay import runner
         from airflow_provider_sky.overlay.decide import GATEWAY_CLOUDS
-        from airflow_provider_sky.overlay.session import OverlaySettings, parse_backend_options, start_overlay
+        from airflow_provider_sky.overlay.session import OverlaySettings, start_overlay
         from airflow_provider_sky.overlay.watch import watch
 
         goal, budget = self._goal()

@@ -55,29 +55,6 @@ class Started:
     compression: str = "off"
 
 
-def parse_backend_options(name: str, value: Any) -> dict[str, dict[str, Any]]:
-    """``{"aws": {...}, "gcp": {...}}`` from a dict or its JSON text (a templated field renders to text)."""
-    import json
-
-    from airflow_provider_sky.launch.backends.base import CLOUDS
-
-    if value in (None, ""):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise SkyUserError(f"{name} is not JSON ({exc.msg} at character {exc.pos})",
-                               'pass an object of clouds, e.g. {"aws": {"image_id": "ami-..."}}') from None  # fmt: skip
-    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise SkyUserError(f"{name} must map cloud names to objects of options",
-                           'e.g. {"aws": {"image_id": "ami-..."}, "gcp": {"project": "my-project"}}')  # fmt: skip
-    unknown = sorted(set(value) - set(CLOUDS))
-    if unknown:
-        raise SkyUserError(f"{name} names unknown cloud(s) {', '.join(unknown)}", f"use {', '.join(CLOUDS)}")
-    return {str(k): dict(v) for k, v in value.items()}
-
-
 def check_regions(request: CopyRequest, regions: list[str]) -> None:
     """One region per destination, no region twice (a region has one destination store here)."""
     if len(regions) != len(request.destinations):

@@ -97,15 +97,15 @@ def test_setup_installs_this_version_only_when_the_image_lacks_it() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("{not json", "is not JSON"),
-        ('["aws"]', "must map cloud names to objects"),
-        ('{"aws": "ami-1"}', "must map cloud names to objects"),
+        ("{not json", "is neither JSON nor a literal mapping"),
+        ('["aws"]', "is a list, not a mapping"),
+        ('{"aws": "ami-1"}', "must map clouds to mappings"),
         ('{"lambda": {}}', "unknown cloud(s) lambda"),
     ],
 )
 def test_backend_options_arrive_as_text_and_are_parsed_strictly(value: str, message: str) -> None:
     from airflow_provider_sky.errors import SkyUserError
-    from airflow_provider_sky.overlay.session import parse_backend_options
+    from airflow_provider_sky.params import parse_backend_options
 
     with pytest.raises(SkyUserError, match=re.escape(message)):
         parse_backend_options("backend_options", value)
