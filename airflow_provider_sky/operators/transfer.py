@@ -188,6 +188,20 @@ class SkyTransferOperator(BaseOperator):
         """(deferrable, cancel_on_kill), parsed: a rendered "False" must neither defer nor cancel."""
         return parse_bool("deferrable", self.deferrable), parse_bool("cancel_on_kill", self.cancel_on_kill)
 
+    def _check_overlay_arguments(self) -> None:
+        """Every planner and gateway argument parsed up front: a bad one fails even on the direct path."""
+        self._goal()
+        self._gateway_memory_mb()
+        parse_list("deny_regions", self.deny_regions)
+        parse_list("allow_regions", self.allow_regions)
+        parse_optional_number("max_instances_per_region", self.max_instances_per_region, minimum=1, maximum=1000,
+                              integer=True)  # fmt: skip
+        parse_backend_options("backend_options", self.backend_options)
+        if self.gateway_cloud:
+            from airflow_provider_sky.overlay.decide import GATEWAY_CLOUDS
+
+            parse_choice("gateway_cloud", self.gateway_cloud, GATEWAY_CLOUDS)
+
     def _gateway_memory_mb(self) -> int:
         return int(parse_number("gateway_memory_mb", self.gateway_memory_mb, minimum=16, maximum=65536, integer=True))
 
@@ -239,6 +253,7 @@ class SkyTransferOperator(BaseOperator):
         mode = parse_choice("overlay", self.overlay, ("auto", "always", "never"))
         compression = parse_choice("compression", self.compression, ("auto", "zstd", "off"))
         self._switches()
+        self._check_overlay_arguments()
         verb = "Dry run of" if request.dry_run else request.mode
         self.log.info("%s %s -> %s", verb, request.source, ", ".join(request.destinations))
         regions = self._regions(request) if mode != "never" else None

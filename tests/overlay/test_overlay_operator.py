@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,25 @@ def test_a_trigger_that_loses_track_of_its_job_still_ends_in_teardown(tmp_path: 
         _operator().execute_complete({}, event)
     assert not [p for p in gateway_processes() if handle.job_id in " ".join(p.cmdline())]
     assert not handle.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gateway_memory_mb": "8"}, "gateway_memory_mb='8' is out of range"),
+        ({"max_instances_per_region": "0"}, "max_instances_per_region='0' is out of range"),
+        ({"backend_options": '{"lambda": {}}'}, "unknown cloud"),
+        ({"gateway_cloud": "moon"}, "gateway_cloud='moon' is not one of"),
+        ({"objective": "throughput"}, "needs a cost budget"),
+    ],
+)
+def test_overlay_arguments_are_checked_even_when_the_direct_path_runs(kwargs: dict, message: str, tmp_path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tree(src, {"x": 10})
+    from airflow_provider_sky.operators.transfer import SkyTransferOperator
+
+    op = SkyTransferOperator(task_id="t", source=f"file://{src}/", destination=f"file://{dst}/", overlay="never",
+                             **kwargs)  # fmt: skip
+    with pytest.raises(SkyUserError, match=re.escape(message)):
+        op.execute({})
+    assert not dst.exists()  # nothing written
