@@ -62,11 +62,23 @@ Fan = list[tuple[Dest, ObjectJob]]  # one source object, the destinations it goe
 
 @dataclass
 class _OpenUpload:
-    """One destination's unfinished multipart write."""
+    """One destination's unfinished multipart write, started by the first chunk that needs it.
+
+    Starting (and looking for an interrupted run's upload to resume) costs a request or three;
+    done by a pool thread instead of the planning thread, it never holds up the next object.
+    """
 
     dest: Dest
     job: ObjectJob
-    upload: MultipartUpload
+    upload: MultipartUpload | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def opened(self) -> MultipartUpload:
+        with self.lock:
+            if self.upload is None:
+                # An interrupted earlier run's parts of this object are offered for reuse.
+                self.upload = self.dest.writer.start(self.job, resume=True)
+            return self.upload
 
 
 @dataclass
@@ -137,8 +149,7 @@ class Pipeline:
         first = fan[0][1]
         uploads = []
         for dest, job in fan:
-            # An interrupted earlier run's parts of this object are offered for reuse.
-            state = _OpenUpload(dest, job, dest.writer.start(job, resume=True))
+            state = _OpenUpload(dest, job)
             with self._cond:
                 self._uploads[id(state)] = state
             uploads.append(state)
@@ -208,7 +219,7 @@ class Pipeline:
 
         def read_and_write() -> tuple[Chunk, list[bool]]:
             chunk = reader.read(state.source.key, job)
-            return chunk, [u.dest.writer.write_part(u.upload, chunk) for u in state.uploads]
+            return chunk, [u.dest.writer.write_part(u.opened(), chunk) for u in state.uploads]
 
         chunk, sent = self._retrying(f"part {job.part_number} of {state.source.key}", read_and_write)
         for open_upload, was_sent in zip(state.uploads, sent, strict=True):
@@ -256,7 +267,7 @@ class Pipeline:
             if self.stopping:
                 return  # another object failed: leave the rest for abort, publish nothing more
             writer = open_upload.dest.writer
-            info = writer.complete(open_upload.upload, md5_whole)
+            info = writer.complete(open_upload.opened(), md5_whole)
             with self._cond:
                 self._uploads.pop(id(open_upload), None)
             checked = writer.after_write(info, open_upload.job, crc, md5_whole, part_md5s)
@@ -281,6 +292,8 @@ class Pipeline:
 
     def _abort_open_uploads(self) -> None:
         for state in list(self._uploads.values()):
+            if state.upload is None:
+                continue  # never started: nothing to undo
             try:
                 state.upload.abort()
             except Exception:
