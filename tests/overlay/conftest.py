@@ -5,6 +5,7 @@ Every test ends with no gateway process and no job directory left, whatever happ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -21,12 +22,27 @@ from tests.launch.test_backend_aws import ssh_via_local  # noqa: F401 - gives mo
 from tests.testbed.conftest import make_testbed, netns_ready  # noqa: F401 - fixtures shared with the testbed tests
 
 
+class _Gateway(psutil.Process):
+    """A gateway process whose command line was read once (a zombie's can no longer be read)."""
+
+    def __init__(self, pid: int, cmdline: list[str]) -> None:
+        super().__init__(pid)
+        self._argv = cmdline
+
+    def cmdline(self) -> list[str]:
+        return self._argv
+
+
 def gateway_processes() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    """Live gateway daemons on this machine (zombies and processes gone meanwhile are not counted)."""
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
         cmd = proc.info.get("cmdline") or []
-        if "airflow_provider_sky.gateway.serve" in cmd:
-            found.append(proc)
+        if "airflow_provider_sky.gateway.serve" in cmd and proc.info.get("status") != psutil.STATUS_ZOMBIE:
+            try:
+                found.append(_Gateway(proc.pid, list(cmd)))
+            except psutil.Error:
+                continue
     return found
 
 
@@ -38,7 +54,8 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield state
     leftovers = [p for p in gateway_processes() if str(state) in " ".join(p.cmdline())]
     for proc in leftovers:
-        proc.kill()
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
     assert not leftovers, f"gateway processes survived the test: {[p.pid for p in leftovers]}"
     jobs = state / "overlay-jobs"
     assert not jobs.exists() or not os.listdir(jobs), f"job directories survived: {os.listdir(jobs)}"
