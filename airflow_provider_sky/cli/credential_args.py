@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_sky.credentials import AwsCredentials, AzureCredentials, GcpCredentials, StoreCredentials
 from airflow_provider_sky.errors import SkyUserError
@@ -51,7 +52,7 @@ _CLOUDS = {
     "azure": ("azure_conn_id", DEFAULT_AZURE_CONN_ID, ("azure_connection_string", "azure_account_url"),
               ("AZURE_STORAGE_CONNECTION_STRING",)),
 }  # fmt: skip
-_FROM_CONNECTION = {
+_FROM_CONNECTION: dict[str, Callable[[ConnectionLike], CloudCredentials]] = {
     "s3": aws_credentials_from_connection,
     "gs": gcp_credentials_from_connection,
     "azure": azure_credentials_from_connection,
@@ -87,7 +88,7 @@ def credentials_from_args(
     """Each cloud's credentials for the `schemes` a copy touches, by the order in the docstring."""
     env = os.environ if environ is None else environ
     plain = _from_flags_and_env(args, env)
-    chosen = {"s3": plain.aws, "gs": plain.gcp, "azure": plain.azure}
+    chosen: dict[str, Any] = {"s3": plain.aws, "gs": plain.gcp, "azure": plain.azure}
     for scheme in sorted(schemes & set(_CLOUDS)):
         conn_id = _connection_to_read(args, scheme, env)
         if conn_id:

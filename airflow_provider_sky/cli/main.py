@@ -17,6 +17,7 @@ import logging
 import sys
 from typing import NamedTuple
 
+from airflow_provider_sky import redact
 from airflow_provider_sky.errors import SkyError, SkyUserError
 
 
@@ -68,7 +69,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     command = None if argv is None else invoked_command(argv)
     if argv is None or command:
-        for name in SUBCOMMAND_MODULES if argv is None else (COMMANDS[command].module,):
+        for name in SUBCOMMAND_MODULES if command is None else (COMMANDS[command].module,):
             importlib.import_module(name).register(sub)
     else:  # the list for --help and "invalid choice": help lines only, nothing imported
         for name, entry in COMMANDS.items():
@@ -84,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    redact.install()  # no credential in any log line, at any verbosity
     try:
         return int(args.handler(args) or 0)
     except SkyUserError as exc:
-        print(f"airflow-sky: error: {exc}", file=sys.stderr)
+        print(f"airflow-sky: error: {redact.redact(str(exc))}", file=sys.stderr)
         return 2
     except SkyError as exc:  # a failed job, exhausted candidates, a checksum mismatch: no traceback
-        print(f"airflow-sky: failed: {exc}", file=sys.stderr)
+        print(f"airflow-sky: failed: {redact.redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("airflow-sky: interrupted", file=sys.stderr)

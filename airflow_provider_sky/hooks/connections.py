@@ -53,11 +53,20 @@ CONN_TYPE_FOR_SCHEME = {"s3": "aws", "gs": "google_cloud_platform", "azure": "wa
 class ConnectionLike(Protocol):
     """What we read from an Airflow connection (the SDK and the ORM class both have these)."""
 
-    conn_id: str | None
-    conn_type: str | None
-    host: str | None
-    login: str | None
-    password: str | None
+    @property
+    def conn_id(self) -> str | None: ...
+
+    @property
+    def conn_type(self) -> str | None: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def login(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
 
     @property
     def extra_dejson(self) -> dict[str, Any]: ...
@@ -161,8 +170,10 @@ def aws_credentials_from_connection(conn: ConnectionLike) -> AwsCredentials:
     """The amazon provider's `aws` connection format."""
     extra = extra_of(conn)
     service_config = extra.get("service_config") or {}
-    s3_config = service_config.get("s3") or {} if isinstance(service_config, Mapping) else {}
-    session = extra.get("session_kwargs") if isinstance(extra.get("session_kwargs"), Mapping) else {}
+    s3_config = service_config.get("s3") if isinstance(service_config, Mapping) else None
+    s3_config = s3_config if isinstance(s3_config, Mapping) else {}
+    session_kwargs = extra.get("session_kwargs")
+    session: Mapping[str, Any] = session_kwargs if isinstance(session_kwargs, Mapping) else {}
     return AwsCredentials(
         access_key_id=conn.login or extra.get("aws_access_key_id") or None,
         secret_access_key=conn.password or extra.get("aws_secret_access_key") or None,

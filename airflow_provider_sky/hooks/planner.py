@@ -58,24 +58,29 @@ class SkyPlannerHook(BaseHook):
                 self._defaults = {key: value for key, value in extra.items() if value not in (None, "")}
         return self._defaults
 
-    def rules(self, given: Iterable[str] | None, key: str) -> Iterable[str] | None:
+    def rules(self, given: Iterable[str] | None, key: str) -> list[str] | None:
+        """Region globs as given, else the connection's (a list: planning and re-planning both read it)."""
         if given is not None:
-            return given
+            return list(given)
         value = self.connection_defaults().get(key)
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return None if value is None else [str(v) for v in value]
 
     def get_conn(self) -> Planner:
         """The planner for this hook's grid and limits (built once; grids load in milliseconds)."""
         if self._planner is None:
             defaults = self.connection_defaults()
-            max_instances = self.max_instances_per_region or defaults.get("max_instances_per_region")
-            if not isinstance(max_instances, dict):  # the UI form gives text: parsed, never cast
-                max_instances = parse_optional_number(
-                    f"the {self.sky_conn_id} connection's max_instances_per_region", max_instances, minimum=1,
+            given = self.max_instances_per_region or defaults.get("max_instances_per_region")
+            max_instances: int | dict[str, int] | None
+            if isinstance(given, dict):
+                max_instances = given
+            else:  # the UI form gives text: parsed, never cast
+                limit = parse_optional_number(
+                    f"the {self.sky_conn_id} connection's max_instances_per_region", given, minimum=1,
                     maximum=1000, integer=True,
                 )  # fmt: skip
+                max_instances = None if limit is None else int(limit)
             self._planner = Planner(
                 self.grid or defaults.get("grid_path"),
                 max_instances,

@@ -235,7 +235,8 @@ class SkyTransferOperator(BaseOperator):
 
         limit = parse_optional_number("max_instances_per_region", self.max_instances_per_region, minimum=1,
                                       maximum=1000, integer=True)  # fmt: skip
-        return SkyPlannerHook(grid=self.grid, max_instances_per_region=limit, sky_conn_id=self.sky_conn_id)
+        return SkyPlannerHook(grid=self.grid, max_instances_per_region=None if limit is None else int(limit),
+                              sky_conn_id=self.sky_conn_id)  # fmt: skip
 
     def _tags(self, context: Context) -> dict[str, str]:
         """DAG, run and task on every gateway VM, so the janitor can tell when its run is over."""

@@ -8,6 +8,7 @@ memory at `concurrency * chunk_size` whatever the number or size of objects.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -157,7 +158,7 @@ class Pipeline:
         if self.reader is not None and self.reader.md5 and any(d.writer.wants_whole_md5 for d, _ in fan):
             fan_state.whole_md5 = OrderedMd5()
         for chunk in first.chunks():
-            self._spawn(lambda c=chunk: self._copy_part(fan_state, c), chunk.length)
+            self._spawn(functools.partial(self._copy_part, fan_state, chunk), chunk.length)
 
     def run_deletes(self, dest: Dest, keys: list[str]) -> None:
         def delete_all() -> None:

@@ -6,7 +6,6 @@ and hands them to a ProgressSink, so a slow sink (a task log, a terminal) never 
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 import time
@@ -239,6 +238,12 @@ class TerminalProgress:
             self.stream.flush()
 
 
+class InfoLog(Protocol):
+    """What LogProgress writes to: a ``logging.Logger``, or the logger Airflow gives a task."""
+
+    def info(self, msg: str, /, *args: object) -> object: ...
+
+
 class LogProgress:
     """A sink for task logs: one line per `interval` seconds, plus the last one; deletes logged.
 
@@ -248,7 +253,7 @@ class LogProgress:
     """
 
     def __init__(
-        self, log: logging.Logger, interval: float = 30.0, *, log_copies: bool = False, dry_run: bool = False
+        self, log: InfoLog, interval: float = 30.0, *, log_copies: bool = False, dry_run: bool = False
     ) -> None:
         self.log, self.interval, self.log_copies = log, interval, log_copies
         self._verb = "would " if dry_run else ""

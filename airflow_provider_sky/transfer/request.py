@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_sky.errors import SkyUserError
-from airflow_provider_sky.uri import parse_uri
+from airflow_provider_sky.uri import ObjectURI, parse_uri
 
 MiB = 1024 * 1024
 Mode = Literal["cp", "sync"]
@@ -75,7 +75,7 @@ class CopyRequest:
         another is refused too: one copy's keys can be the other's (``y/k`` under ``x/`` and
         ``k`` under ``x/y/``), and a sync with delete of the outer one removes the inner one's.
         """
-        seen = []
+        seen: list[tuple[str, ObjectURI]] = []
         for text in self.destinations:
             uri = parse_uri(text)
             for earlier_text, earlier in seen:
