@@ -2,13 +2,31 @@
 
 The Airflow face fills these from connections (`aws_default`, `google_cloud_default`,
 `wasb_default`) in the formats the official providers use; plain Python callers build them
-directly. Secrets never appear in `repr`, so a credential object can be logged safely.
+directly. Secrets never appear in `repr`, so a credential object can be logged safely, and each
+secret is registered with :mod:`airflow_provider_sky.redact` when the object is built, so no log
+line or error message can show it either, whichever path loaded it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
+
+from airflow_provider_sky import redact
+
+
+class _KeepsSecrets:
+    """Masks the fields named in ``SECRETS``: in ``repr``, and in every log line once built."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.SECRETS:
+            value = getattr(self, name)
+            redact.register(value.get("private_key") if isinstance(value, dict) else value)
+
+    def __repr__(self) -> str:
+        return _redacted_repr(self, self.SECRETS)
 
 
 def _redacted_repr(obj: Any, secret_fields: tuple[str, ...]) -> str:
@@ -22,8 +40,10 @@ def _redacted_repr(obj: Any, secret_fields: tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True, repr=False)
-class AwsCredentials:
+class AwsCredentials(_KeepsSecrets):
     """Static keys, a named profile, or nothing (boto3's default chain: env, role, IMDS)."""
+
+    SECRETS = ("secret_access_key", "session_token")
 
     access_key_id: str | None = None
     secret_access_key: str | None = None
@@ -33,13 +53,12 @@ class AwsCredentials:
     profile_name: str | None = None
     verify: bool | str | None = None
 
-    def __repr__(self) -> str:
-        return _redacted_repr(self, ("secret_access_key", "session_token"))
-
 
 @dataclass(frozen=True, repr=False)
-class GcpCredentials:
+class GcpCredentials(_KeepsSecrets):
     """A service-account key (dict or file path), anonymous access (emulators), or ADC."""
+
+    SECRETS = ("service_account_info",)
 
     service_account_info: dict[str, Any] | None = None
     key_path: str | None = None
@@ -47,13 +66,12 @@ class GcpCredentials:
     endpoint_url: str | None = None  # e.g. http://127.0.0.1:4443 for fake-gcs-server
     anonymous: bool = False
 
-    def __repr__(self) -> str:
-        return _redacted_repr(self, ("service_account_info",))
-
 
 @dataclass(frozen=True, repr=False)
-class AzureCredentials:
+class AzureCredentials(_KeepsSecrets):
     """A connection string, an account key, a SAS token, a service principal, or the default chain."""
+
+    SECRETS = ("account_key", "connection_string", "sas_token", "client_secret")
 
     account_name: str | None = None
     account_key: str | None = None
@@ -63,9 +81,6 @@ class AzureCredentials:
     tenant_id: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
-
-    def __repr__(self) -> str:
-        return _redacted_repr(self, ("account_key", "connection_string", "sas_token", "client_secret"))
 
 
 @dataclass(frozen=True)

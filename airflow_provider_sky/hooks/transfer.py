@@ -16,6 +16,7 @@ from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.hooks.connections import store_credentials_from_connections
+from airflow_provider_sky.hooks.masking import mask_in_airflow
 from airflow_provider_sky.transfer.engine import run_copy
 from airflow_provider_sky.transfer.progress import ProgressSink
 from airflow_provider_sky.transfer.request import CopyRequest
@@ -35,6 +36,7 @@ class SkyTransferHook(BaseHook):
         azure_conn_id: str | None = "wasb_default",
     ) -> None:
         super().__init__()
+        mask_in_airflow()
         self.aws_conn_id = aws_conn_id
         self.gcp_conn_id = gcp_conn_id
         self.azure_conn_id = azure_conn_id

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from airflow_provider_sky import redact
 from airflow_provider_sky.errors import SkyUserError
 
 CLOUDS = ("aws", "gcp", "azure", "local")
@@ -579,7 +580,9 @@ def _parse_secrets(value: Any, given: Mapping[str, str]) -> dict[str, str]:
             f"secrets {', '.join(missing)} have no value",
             "give each a value at launch (SkyLaunchOperator's secrets=) or in the task file",
         )
-    return _parse_str_map(merged, "secrets")
+    parsed = _parse_str_map(merged, "secrets")
+    redact.register(parsed)  # masked in every log line and error from here on
+    return parsed
 
 
 def _parse_sizes(value: Any, key: str) -> tuple[dict[str, float], dict[str, str]]:

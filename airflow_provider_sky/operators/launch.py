@@ -190,6 +190,10 @@ class SkyLaunchOperator(BaseOperator):
         """The task with its secrets filled in at launch (rendered now, masked in every log)."""
         from airflow.sdk.log import mask_secret
 
+        from airflow_provider_sky.hooks.masking import mask_in_airflow
+
+        mask_in_airflow()
+
         given = {name: str(self.render_template(value, context)) for name, value in self._secrets.items()}
         for value in given.values():
             mask_secret(value)
