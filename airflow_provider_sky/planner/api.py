@@ -66,6 +66,7 @@ class Planner:
             )
         if throughput_goal_gbps is not None:
             return plan_min_cost(self.grid, source, dests[0], throughput_goal_gbps, rules, relay_limit)
+        assert budget_usd_per_gb is not None  # exactly one of the two was given
         return plan_max_throughput(self.grid, source, dests[0], float(budget_usd_per_gb), rules, relay_limit)
 
     def plan_multicast(

@@ -134,7 +134,7 @@ def _grow_tree(ov: Overlay, root: int, targets: list[int], rate: float, conn: np
     n_out, n_in = nic_out.tolist(), nic_in.tolist()
 
     def need(v: int) -> float:
-        return max(c_out[v], c_in[v], n_out[v] / e_nic[v], n_in[v] / i_nic[v])
+        return float(max(c_out[v], c_in[v], n_out[v] / e_nic[v], n_in[v] / i_nic[v]))
 
     in_tree = {root}
     tree: Tree = []
@@ -278,7 +278,7 @@ def exact_trees(ov: Overlay, root: int, targets: list[int], goal: float, parts: 
         return None, "solver_error"
     if use.value is None:
         return None, prob.status
-    rates = np.array([goal]) if rate is None else np.maximum(rate.value, 0.0)
+    rates = np.array([goal]) if rate is None else np.maximum(np.asarray(rate.value, dtype=float), 0.0)
     trees = []
     for p in range(parts):
         if rates[p] > 1e-6 * goal:
@@ -497,7 +497,7 @@ def _unreachable(grid: RegionGrid, source: str, dests: list[str], goal: float, r
     from airflow_provider_sky.planner.unicast import max_throughput_gbps
 
     caps = {d: max_throughput_gbps(grid, source, d, rules) for d in dests}
-    worst = min(caps, key=caps.get)
+    worst = min(caps, key=lambda d: caps[d])
     return SkyUserError(
         f"A multicast of {goal:g} {grid.unit} from {source} to {len(dests)} destinations does not fit "
         f"the VM, NIC and region limits; {worst} alone can receive at most {caps[worst]:.3f} {grid.unit}, and the "

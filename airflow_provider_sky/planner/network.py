@@ -115,10 +115,12 @@ class Overlay:
         idx = np.array(self.nodes)
         a = np.array([idx[e[0]] for e in self.edges], dtype=int)
         b = np.array([idx[e[1]] for e in self.edges], dtype=int)
-        return matrix[a, b] if len(self.edges) else np.zeros(0)
+        picked: np.ndarray = matrix[a, b] if len(self.edges) else np.zeros(0)
+        return picked
 
     def node_array(self, vector: np.ndarray) -> np.ndarray:
-        return vector[np.array(self.nodes)]
+        picked: np.ndarray = vector[np.array(self.nodes)]
+        return picked
 
     @property
     def tput(self) -> np.ndarray:
@@ -166,7 +168,8 @@ class Overlay:
 
     def cost_rate(self, flow: cp.Expression, vms: cp.Expression) -> cp.Expression:
         """Dollars per second: egress (Gbps / 8 = GB/s times $/GB) plus VM time ($/h / 3600)."""
-        return self.egress_price @ flow / 8.0 + self.vm_price @ vms / 3600.0
+        rate: cp.Expression = self.egress_price @ flow / 8.0 + self.vm_price @ vms / 3600.0
+        return rate
 
     def min_vms(self, flow: np.ndarray) -> np.ndarray:
         """Fewest VMs per node that carry ``flow`` (used to clean up solver round-off)."""
@@ -184,4 +187,5 @@ class Overlay:
                 (self.in_inc @ flow) / self.node_array(self.grid.nic_ingress_gbps),
             ]
         ).max(axis=0)
-        return np.ceil(need - 1e-6).astype(int)
+        counts: np.ndarray = np.ceil(need - 1e-6).astype(int)
+        return counts

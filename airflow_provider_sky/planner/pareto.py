@@ -10,6 +10,7 @@ throughput and $/GB are marked ``dominated`` rather than dropped, so a plot show
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class ParetoPoint:
     relays: list[str]
     dominated: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

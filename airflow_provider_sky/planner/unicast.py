@@ -22,8 +22,10 @@ so sweeps and repeated plans only re-solve.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -59,8 +61,8 @@ class UnicastModel:
     overlay: Overlay
     src: int  # overlay positions
     dst: int
-    _cost: tuple | None = field(default=None, repr=False)
-    _tput: tuple | None = field(default=None, repr=False)
+    _cost: tuple[Any, ...] | None = field(default=None, repr=False)  # (problem, parameter, variables...)
+    _tput: tuple[Any, ...] | None = field(default=None, repr=False)
 
     def _base(self, g: cp.Expression) -> tuple[cp.Variable, cp.Variable, list[cp.Constraint]]:
         ov = self.overlay
@@ -96,14 +98,15 @@ class UnicastModel:
         budget.value = min(float(budget_usd_per_gb), 1e6)
         return self._solve(prob, flow, vms, lambda: float(g.value))
 
-    def _solve(self, prob: cp.Problem, flow: cp.Variable, vms: cp.Variable, tput) -> Solution:
+    def _solve(self, prob: cp.Problem, flow: cp.Variable, vms: cp.Variable, tput: Callable[[], float]) -> Solution:
         t0 = time.perf_counter()
         prob.solve(solver=cp.HIGHS, **UNICAST_HIGHS_OPTIONS)
         dt = time.perf_counter() - t0
         if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             return Solution(prob.status, 0.0, np.zeros(len(self.overlay.edges)), np.zeros(0, int), dt)
-        f = np.where(flow.value > FLOW_EPS, flow.value, 0.0)
-        return Solution(prob.status, tput(), f, np.rint(vms.value).astype(int), dt)
+        flows, counts = np.asarray(flow.value, dtype=float), np.asarray(vms.value, dtype=float)
+        f = np.where(flows > FLOW_EPS, flows, 0.0)
+        return Solution(prob.status, tput(), f, np.rint(counts).astype(int), dt)
 
 
 @lru_cache(maxsize=64)
