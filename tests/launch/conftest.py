@@ -14,8 +14,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -126,15 +127,71 @@ def local_plan(*zones: str, spot: bool = False, name: str = "test") -> LaunchPla
 # --------------------------------------------------------------------------- moto EC2
 
 
+def cloud_init_console(host_keys: list[str], hostname: str = "ip-172-31-5-6") -> str:
+    """A first-boot serial console log as an Ubuntu cloud image prints it, with ``host_keys``.
+
+    The shape of cloud-init's ``keys_to_console`` output (syslog-prefixed fingerprints, then the
+    bare key block) between kernel and cloud-init lines, with the serial console's CRLF endings.
+    """
+    lines = [
+        "[    0.000000] Linux version 5.15.0-1051-aws (buildd@lcy02-amd64-034) (gcc (Ubuntu 11.4.0-1ubuntu1~22.04)",
+        "[    6.412345] cloud-init[512]: Cloud-init v. 23.3.3-0ubuntu0~22.04.1 running 'init' at Wed, 02 Dec 2026",
+        "[    6.512345] cloud-init[512]: ci-info: +++++++++++++++++++++++Net device info+++++++++++++++++++++++",
+        "[    7.112345] cloud-init[512]: Generating public/private ed25519 key pair.",
+        "<14>Dec  2 14:00:07 cloud-init: #############################################################",
+        "<14>Dec  2 14:00:07 cloud-init: -----BEGIN SSH HOST KEY FINGERPRINTS-----",
+        *(f"<14>Dec  2 14:00:07 cloud-init: 256 SHA256:{'x' * 43} root@{hostname} ({k.split()[0]})" for k in host_keys),
+        "<14>Dec  2 14:00:07 cloud-init: -----END SSH HOST KEY FINGERPRINTS-----",
+        "<14>Dec  2 14:00:07 cloud-init: #############################################################",
+        "-----BEGIN SSH HOST KEY KEYS-----",
+        *(f"{' '.join(k.split()[:2])} root@{hostname}" for k in host_keys),
+        "-----END SSH HOST KEY KEYS-----",
+        "[    9.812345] cloud-init[721]: Cloud-init v. 23.3.3-0ubuntu0~22.04.1 finished at Wed, 02 Dec 2026. "
+        "Datasource DataSourceEc2Local.  Up 9.80 seconds",
+    ]  # fmt: skip
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _fresh_host_key() -> str:
+    from airflow_provider_sky.launch import ssh
+
+    return ssh.generate_keypair()[1]
+
+
 class MotoEC2:
-    """A moto server whose RunInstances fails in the zones/regions written to its config."""
+    """A moto server whose RunInstances fails in the zones/regions written to its config, and
+    whose GetConsoleOutput returns the console text written there (see moto_capacity.py)."""
 
     def __init__(self, endpoint: str, config: Path) -> None:
         self.endpoint = endpoint
         self.config = config
+        self._lock = threading.Lock()
+
+    def _update(self, **changes: object) -> None:
+        with self._lock:  # gateways launch from several threads; the server reads the file per call
+            config = json.loads(self.config.read_text() or "{}") | changes
+            staged = self.config.with_suffix(".tmp")
+            staged.write_text(json.dumps(config))
+            staged.replace(self.config)
 
     def fail(self, capacity: list[str] = (), quota: list[str] = ()) -> None:  # type: ignore[assignment]
-        self.config.write_text(json.dumps({"capacity": list(capacity), "quota": list(quota)}))
+        self._update(capacity=list(capacity), quota=list(quota))
+
+    def console(self, cluster: str, text: str | None) -> None:
+        """What the consoles of ``cluster``'s instances show ("*": any cluster's); None: moto's own."""
+        with self._lock:
+            consoles = dict(json.loads(self.config.read_text() or "{}").get("console", {}))
+        if text is None:
+            consoles.pop(cluster, None)
+        else:
+            consoles[cluster] = text
+        self._update(console=consoles)
+
+    def reset(self) -> None:
+        """No injected errors; every VM boots like a stock cloud-init image (its console shows host keys)."""
+        with self._lock:
+            self.config.write_text("{}")
+        self.console("*", cloud_init_console([_fresh_host_key()]))
 
     def client(self, region: str):
         import boto3
@@ -190,9 +247,9 @@ def moto_ec2(moto_ec2_server: MotoEC2, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    moto_ec2_server.fail()
+    moto_ec2_server.reset()
     yield moto_ec2_server
-    moto_ec2_server.fail()
+    moto_ec2_server.reset()
     left = {r: moto_ec2_server.live_instances(r) for r in AWS_REGIONS}
     for region, ids in left.items():
         if ids:
@@ -203,23 +260,48 @@ def moto_ec2(moto_ec2_server: MotoEC2, monkeypatch: pytest.MonkeyPatch) -> Itera
 # --------------------------------------------------------------------------- reachable cloud VMs
 
 
-def reach_through_local_sshd(monkeypatch: pytest.MonkeyPatch, module: object) -> None:
-    """Give every VM a cloud module launches an SSH endpoint: a local sshd with the requested host key.
+def reach_through_local_sshd(
+    monkeypatch: pytest.MonkeyPatch, module: object, console: Callable[[str, str], None] | None = None
+) -> None:
+    """Give every VM a cloud module launches an SSH endpoint: a local sshd standing in for the VM.
 
     Emulated and replayed clouds hand out addresses nothing listens on; the API calls stay the
-    cloud module's own, only the SSH fields of each Instance come from a local-backend VM.
+    cloud module's own, only the address fields of each Instance come from a local-backend VM.
+    With ``console(cluster, text)`` (a cloud whose console the test controls, e.g. moto's) the
+    local sshd starts first and the cluster's console shows that sshd's host key in cloud-init's
+    shape, so the module pins the key the "VM" really serves; without it the recorded console's
+    key is replaced by the local sshd's.
     """
+    from airflow_provider_sky.launch import ssh
     from airflow_provider_sky.launch.backends.base import ProvisionRequest
 
     real_launch, real_terminate = module.launch, module.terminate  # type: ignore[attr-defined]
     local_region = f"local-{module.CLOUD}"  # type: ignore[attr-defined]
+    fields = ("ssh_host", "ssh_port", "ssh_user", "remote_root", "sandboxed")
+
+    def local_vms(request: ProvisionRequest, nodes: int) -> list:
+        private, public = ssh.generate_keypair(comment=request.cluster_name)  # one key: one console text
+        local_request = ProvisionRequest(**{**request.__dict__, "cloud": "local", "region": local_region, "zone": None,
+                                            "num_nodes": nodes, "host_key_private": private,
+                                            "host_key_public": public})  # fmt: skip
+        return local.launch(local_request, {})
 
     def launch(request, options):
-        instances = real_launch(request, options)
-        local_request = ProvisionRequest(**{**request.__dict__, "cloud": "local", "region": local_region,
-                                            "zone": None, "num_nodes": len(instances)})  # fmt: skip
-        for instance, vm in zip(instances, local.launch(local_request, {}), strict=True):
-            for field in ("ssh_host", "ssh_port", "ssh_user", "host_key", "remote_root", "sandboxed"):
+        if console is None:
+            instances = real_launch(request, options)
+            for instance, vm in zip(instances, local_vms(request, len(instances)), strict=True):
+                for field in (*fields, "host_key"):
+                    setattr(instance, field, getattr(vm, field))
+            return instances
+        vms = local_vms(request, request.num_nodes)
+        console(request.cluster_name, cloud_init_console([vms[0].host_key]))
+        try:
+            instances = real_launch(request, options)
+        except BaseException:
+            local.terminate(request.cluster_name, local_region, {})
+            raise
+        for instance, vm in zip(instances, vms, strict=True):
+            for field in fields:
                 setattr(instance, field, getattr(vm, field))
         return instances
 
@@ -229,4 +311,3 @@ def reach_through_local_sshd(monkeypatch: pytest.MonkeyPatch, module: object) ->
 
     monkeypatch.setattr(module, "launch", launch)
     monkeypatch.setattr(module, "terminate", terminate)
-

@@ -5,7 +5,8 @@ request/response shapes (tests/launch/recordings/compute/). The adapter is mount
 SDK's own requests session, so everything above HTTP (the SDK's serialisation, error mapping,
 pagination and long-running-operation polling) runs for real. Each request must match the next
 recording in order: method, URL path (a regex), required query parameters, and the body's
-top-level keys (exactly) plus any dotted-path values the recording pins.
+top-level keys (exactly) plus any dotted-path values the recording pins. A response holds a
+JSON ``body`` or, for plain blobs such as a serial console log, its ``text``.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class ReplayAdapter(BaseAdapter):
         response = requests.Response()
         response.status_code = recorded["status"]
         response.headers = CaseInsensitiveDict({"Content-Type": "application/json", **recorded.get("headers", {})})
-        content = json.dumps(recorded.get("body", {})).encode()
+        # "text": a non-JSON body as served (a console log blob); "body": JSON
+        content = recorded["text"].encode() if "text" in recorded else json.dumps(recorded.get("body", {})).encode()
         response._content = content
         response.raw = HTTPResponse(body=io.BytesIO(content), status=recorded["status"], preload_content=False)
         response.encoding = "utf-8"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 
 import pytest
+import yaml
 
+from airflow_provider_sky.launch import ssh
 from airflow_provider_sky.launch.backends import azure
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
+from airflow_provider_sky.launch.console_keys import HostKeyUnavailable
 from tests.launch.replay import ReplayAdapter
 
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
@@ -17,6 +22,8 @@ OPTIONS = {
     "subnet_id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/sky-rg/providers/Microsoft.Network/"
     "virtualNetworks/sky-vnet/subnets/default",
 }
+# The ed25519 host key in the recorded boot diagnostics serial log of az-c1-0 (next to an ECDSA key).
+RECORDED_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMZ8jH8xhFVsfqpeeWUyMNqPTYxVnbrm0Kq3G0Dea/46"
 
 
 class _Credential:
@@ -53,6 +60,7 @@ def replay(monkeypatch):
                                            transport=RequestsTransport(session=session, session_owner=False))
 
         monkeypatch.setattr(azure, "_client", client)
+        monkeypatch.setattr(azure, "_blob_session", lambda: session)  # the serial log blob, by its SAS URL
         return adapter
 
     yield use
@@ -61,8 +69,9 @@ def replay(monkeypatch):
 
 
 def _request(zone: str | None = None, spot: bool = False) -> ProvisionRequest:
+    host_private, host_public = ssh.generate_keypair()  # what the runner hands every cloud module
     return ProvisionRequest("az-c1", "azure", "eastus", zone, "Standard_D2s_v5", spot, 1, "ssh-ed25519 AAAAuser",
-                            host_key_public="ssh-ed25519 AAAAhost az-c1",
+                            host_key_private=host_private, host_key_public=host_public,
                             tags={TAG_CLUSTER: "az-c1", "sky-managed": "true", "sky-dag": "train_dag",
                                   "sky-run": "manual__2026-11-23T10:00:00+00:00"})
 
@@ -72,8 +81,28 @@ def test_launch_creates_vm_with_nic_and_ip_that_die_with_it(replay):
     [node] = azure.launch(_request(), OPTIONS)
     assert (node.instance_id, node.region, node.ssh_host, node.state) == ("az-c1-0", "eastus", "20.51.10.7",
                                                                            "running")
-    assert node.host_key == "ssh-ed25519 AAAAhost" and node.tags["sky-run"] == "manual__2026-11-23T10:00:00+00:00"
+    assert node.host_key == RECORDED_HOST_KEY  # from the boot diagnostics serial log
+    assert node.tags["sky-run"] == "manual__2026-11-23T10:00:00+00:00"
     assert adapter.requests[0][0] == "PUT"
+
+
+def test_custom_data_carries_the_login_key_and_no_private_key(replay):
+    adapter = replay("azure_launch_ok")
+    azure.launch(_request(), OPTIONS)
+    properties = adapter.requests[0][2]["properties"]
+    custom_data = base64.b64decode(properties["osProfile"]["customData"]).decode()
+    assert "PRIVATE KEY" not in json.dumps(adapter.requests) and "PRIVATE KEY" not in custom_data
+    assert "ssh_keys" not in yaml.safe_load(custom_data)
+    assert properties["diagnosticsProfile"] == {"bootDiagnostics": {"enabled": True}}
+
+
+def test_a_serial_log_without_host_keys_deletes_the_vm_and_names_it_with_the_fix(replay):
+    adapter = replay("azure_launch_no_host_keys", "azure_terminate")
+    with pytest.raises(HostKeyUnavailable) as info:
+        azure.launch(_request(), OPTIONS | {"host_key_timeout": 0})
+    assert str(info.value).startswith("VM az-c1-0 (azure eastus) printed no SSH host keys")
+    assert '{"azure": {"host_key_timeout": SECONDS}}' in str(info.value)
+    assert [m for m, _, _ in adapter.requests[5:]] == ["POST", "GET", "GET", "DELETE", "GET"]
 
 
 def test_sku_not_available_is_a_capacity_error_blocking_the_region(replay):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
+from airflow_provider_sky.launch import ssh
 from airflow_provider_sky.launch.backends import gcp
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
+from airflow_provider_sky.launch.console_keys import HostKeyUnavailable
 from tests.launch.replay import ReplayAdapter
 
 OPTIONS = {"project": "sky-proj"}
+# The ed25519 host key the recorded serial port output of gcp-c1-0 prints (next to an ECDSA key).
+RECORDED_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII3gEo/2CSTng31GTaiwaJlPKDxysAkJuAisL9gmiDwZ"
 
 
 @pytest.fixture
@@ -41,8 +46,9 @@ def replay(monkeypatch):
 
 
 def _request(zone: str, spot: bool = False) -> ProvisionRequest:
+    host_private, host_public = ssh.generate_keypair()  # what the runner hands every cloud module
     return ProvisionRequest("gcp-c1", "gcp", zone.rsplit("-", 1)[0], zone, "n2-standard-2", spot, 1,
-                            "ssh-ed25519 AAAAuser", host_key_public="ssh-ed25519 AAAAhost gcp-c1",
+                            "ssh-ed25519 AAAAuser", host_key_private=host_private, host_key_public=host_public,
                             tags={TAG_CLUSTER: "gcp-c1", "sky-managed": "true", "sky-dag": "train_dag",
                                   "sky-run": "manual__2026-11-23T10:00:00"})
 
@@ -52,9 +58,27 @@ def test_launch_inserts_labelled_instance_and_reports_its_address(replay):
     [node] = gcp.launch(_request("us-central1-b"), OPTIONS)
     assert (node.instance_id, node.zone, node.ssh_host, node.state) == ("gcp-c1-0", "us-central1-b",
                                                                          "34.123.45.67", "running")
-    assert node.host_key == "ssh-ed25519 AAAAhost"
+    assert node.host_key == RECORDED_HOST_KEY  # read from serial port 1, where cloud-init printed it
     labels = adapter.requests[0][2]["labels"]
     assert labels["sky-run"] == "manual__2026-11-23t10-00-00"  # sanitised to GCE's label rules
+
+
+def test_instance_metadata_carries_the_login_key_and_no_private_key(replay):
+    adapter = replay("gcp_launch_ok")
+    gcp.launch(_request("us-central1-b"), OPTIONS)
+    metadata = {item["key"]: item["value"] for item in adapter.requests[0][2]["metadata"]["items"]}
+    assert metadata["ssh-keys"] == "sky:ssh-ed25519 AAAAuser"
+    assert "PRIVATE KEY" not in json.dumps(adapter.requests) and "ssh_keys" not in metadata["user-data"]
+
+
+def test_a_serial_console_without_host_keys_deletes_the_vm_and_names_it_with_the_fix(replay):
+    adapter = replay("gcp_launch_no_host_keys", "gcp_terminate")
+    with pytest.raises(HostKeyUnavailable) as info:
+        gcp.launch(_request("us-central1-b"), OPTIONS | {"host_key_timeout": 0})
+    assert str(info.value).startswith("VM gcp-c1-0 (gcp us-central1-b) printed no SSH host keys")
+    assert '{"gcp": {"host_key_timeout": SECONDS}}' in str(info.value)
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _ in adapter.requests[3:]] == [
+        ("GET", "serialPort"), ("GET", "instances"), ("DELETE", "gcp-c1-0"), ("POST", "wait")]
 
 
 def test_pool_exhausted_in_operation_is_a_zone_capacity_error(replay):

@@ -3,10 +3,13 @@
 Options (all optional, none secret; credentials come from boto3's usual chain):
 ``endpoint_url`` (moto in tests), ``image_id`` (default: the region's Ubuntu 22.04 AMI from
 SSM), ``ssh_user`` (default ``ubuntu``), ``subnet_id``, ``security_group_ids``, ``regions``
-(for ``list_tagged``; default: every enabled region).
+(for ``list_tagged``; default: every enabled region), ``host_key_timeout`` (seconds to wait for
+the host keys on the console, default 300).
 
-The VM gets the cluster's public key and a host key we generated through cloud-init user data,
-so the runner can pin the host key instead of trusting the first key it sees.
+User data carries only the cluster's public key: the VM generates its own host keys, cloud-init
+prints them to the serial console, and :func:`launch` reads them back with ``GetConsoleOutput``
+(see launch/console_keys.py), so the runner pins the VM's real key and no private key ever
+passes through the instance metadata service.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from airflow_provider_sky.launch import console_keys
 from airflow_provider_sky.launch.backends.base import (
     TAG_CLUSTER,
     TAG_MANAGED,
@@ -48,14 +52,24 @@ def _client(service: str, region: str, options: Mapping[str, Any]) -> Any:
 
 
 def user_data(request: ProvisionRequest) -> str:
-    """cloud-init config: authorized key for the login user and our pre-generated host key."""
-    config: dict[str, Any] = {"ssh_authorized_keys": [request.ssh_public_key], "ssh_deletekeys": True}
-    if request.host_key_private:
-        config["ssh_keys"] = {
-            "ed25519_private": request.host_key_private,
-            "ed25519_public": request.host_key_public,
-        }
+    """cloud-init config: the login user's authorized key; host keys made on the VM, printed to the console.
+
+    Never a private key: user data is readable by any process on the VM.
+    """
+    config: dict[str, Any] = {"ssh_authorized_keys": [request.ssh_public_key], **console_keys.CLOUD_CONFIG}
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=True)
+
+
+def console_output(ec2: Any, instance_id: str) -> str:
+    """The instance's serial console text (botocore decodes the base64); "" before the first output."""
+    from botocore.exceptions import ClientError
+
+    try:  # the latest output, not the buffered snapshot; only Nitro instances offer it
+        return ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "UnsupportedOperation":
+            raise
+    return ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
 
 
 def _error(exc: Exception, request: ProvisionRequest) -> Exception:
@@ -87,6 +101,7 @@ def placement(zone: str) -> dict[str, str]:
 def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instance]:
     from botocore.exceptions import ClientError
 
+    timeout = console_keys.timeout_option(CLOUD, options)
     ec2 = _client("ec2", request.region, options)
     image_id = options.get("image_id")
     if not image_id:
@@ -124,13 +139,8 @@ def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instan
     ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
     by_id = {i.instance_id: i for i in describe(request.cluster_name, request.region, options)}
     out = [by_id[i] for i in ids if i in by_id]
-    for instance in out:
-        instance.host_key = _public_key_only(request.host_key_public) or None
-    return out
-
-
-def _public_key_only(public: str) -> str:
-    return " ".join(public.split()[:2])
+    return console_keys.pin_host_keys(out, lambda i: console_output(ec2, i.instance_id), request, timeout,
+                                      lambda: terminate(request.cluster_name, request.region, options))
 
 
 def _to_instance(raw: Mapping[str, Any], region: str, options: Mapping[str, Any]) -> Instance:

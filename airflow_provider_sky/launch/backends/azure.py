@@ -2,12 +2,18 @@
 
 Options (none secret; credentials come from ``DefaultAzureCredential``): ``subscription_id``
 and ``resource_group`` (required), ``subnet_id`` (required: an existing subnet the NICs join),
-``ssh_user`` (default ``sky``), ``image`` (default Ubuntu 22.04 gen2).
+``ssh_user`` (default ``sky``), ``image`` (default Ubuntu 22.04 gen2), ``host_key_timeout`` (seconds
+to wait for the host keys in the boot diagnostics serial log, default 300).
 
 The NIC, public IP and OS disk are declared inside the VM (``networkInterfaceConfigurations``,
 ``deleteOption: Delete``) so one PUT creates them and one DELETE removes them: nothing to leak
 separately, and no network SDK needed. Azure places VMs per region (zones are optional), so
 most errors block the region, as in SkyPilot's Azure handler.
+
+Custom data carries only the login public key. Boot diagnostics (managed storage) keep the
+serial console log, where cloud-init prints the VM's own host keys; ``launch`` reads it through
+``retrieveBootDiagnosticsData`` (a short-lived SAS URL to the log blob) and pins the key
+(launch/console_keys.py).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.launch import console_keys
 from airflow_provider_sky.launch.backends.base import (
     TAG_CLUSTER,
     TAG_MANAGED,
@@ -31,6 +38,7 @@ CLOUD = "azure"
 DEFAULT_IMAGE = {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2",
                  "version": "latest"}
 NETWORK_API_VERSION = "2022-11-01"
+SERIAL_LOG_SAS_MINUTES = 5  # the log's SAS URL is fetched at once; it need not outlive the poll
 CAPACITY_CODES = frozenset({
     "SkuNotAvailable", "AllocationFailed", "ZonalAllocationFailed", "OverconstrainedAllocationRequest",
     "OverconstrainedZonalAllocationRequest",
@@ -77,6 +85,7 @@ def vm_body(request: ProvisionRequest, name: str, options: Mapping[str, Any]) ->
                                         "keyData": request.ssh_public_key}]},
             },
         },
+        "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},  # managed storage: the serial log
         "networkProfile": {
             "networkApiVersion": NETWORK_API_VERSION,
             "networkInterfaceConfigurations": [{
@@ -128,6 +137,7 @@ def _error(exc: Exception, request: ProvisionRequest) -> Exception:
 def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instance]:
     from azure.core.exceptions import HttpResponseError
 
+    timeout = console_keys.timeout_option(CLOUD, options)
     client = _client(options)
     group = _required(options, "resource_group")
     for rank in range(request.num_nodes):
@@ -137,9 +147,31 @@ def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instan
         except HttpResponseError as exc:
             raise _error(exc, request) from exc
     found = describe(request.cluster_name, request.region, options, client=client)
-    for instance in found:
-        instance.host_key = " ".join(request.host_key_public.split()[:2]) or None
-    return found
+    return console_keys.pin_host_keys(found, lambda i: serial_log(client, group, i.instance_id), request, timeout,
+                                      lambda: terminate(request.cluster_name, request.region, options))
+
+
+def serial_log(client: Any, group: str, vm_name: str) -> str:
+    """The VM's boot diagnostics serial console log ("" until Azure has written one)."""
+    from azure.core.exceptions import HttpResponseError
+
+    data = client.virtual_machines.retrieve_boot_diagnostics_data(
+        group, vm_name, sas_uri_expiration_time_in_minutes=SERIAL_LOG_SAS_MINUTES)
+    if not data.serial_console_log_blob_uri:
+        return ""
+    response = _blob_session().get(data.serial_console_log_blob_uri, timeout=30)
+    if response.status_code == 404:  # the log blob appears once the VM has written to its console
+        return ""
+    if response.status_code != 200:
+        raise HttpResponseError(f"reading the serial log of {vm_name}: HTTP {response.status_code}")
+    return response.content.decode("utf-8", "replace")
+
+
+def _blob_session() -> Any:
+    """A plain HTTP session for the log blob: its SAS URL authorises, no ARM token may go along."""
+    import requests
+
+    return requests.Session()
 
 
 def _public_ip(client: Any, options: Mapping[str, Any], vm_name: str) -> str | None:

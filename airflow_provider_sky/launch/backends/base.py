@@ -93,7 +93,10 @@ class ProvisionRequest:
     use_spot: bool
     num_nodes: int
     ssh_public_key: str
-    host_key_private: str = ""  # OpenSSH private host key the VM should use (clouds pin on it)
+    # A host key pair for VMs whose sshd we start ourselves (the local cloud). Cloud modules never
+    # send it anywhere: their VMs make their own host keys and report the public half on the serial
+    # console, where the module reads it (launch/console_keys.py).
+    host_key_private: str = ""
     host_key_public: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -111,7 +114,7 @@ class Instance:
     ssh_host: str | None = None
     ssh_port: int = 22
     ssh_user: str = "root"
-    host_key: str | None = None  # "ssh-ed25519 AAAA..." reported by the provisioner
+    host_key: str | None = None  # "ssh-ed25519 AAAA..." the VM's sshd serves (from its console on clouds)
     remote_root: str = "~"  # where jobs, workdir and logs live on the node
     sandboxed: bool = False  # local VMs: absolute remote paths are rebased under remote_root
     tags: dict[str, str] = field(default_factory=dict)

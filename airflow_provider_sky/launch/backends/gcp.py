@@ -3,12 +3,15 @@
 Options (none secret; credentials come from Application Default Credentials):
 ``project`` (default: the ADC project), ``image`` (default: Ubuntu 22.04 LTS family),
 ``network`` (default ``global/networks/default``), ``ssh_user`` (default ``sky``),
-``disk_size_gb`` (default 50).
+``disk_size_gb`` (default 50), ``host_key_timeout`` (seconds to wait for the host keys on the
+serial console, default 300).
 
 GCE reports most capacity errors asynchronously, in the insert operation's ``error``: the
 module waits on each operation and maps its codes the way SkyPilot's GCP failover handler does
 (pool exhausted -> zone, regional quota -> region, all-regions GPU quota / IAM / VPC -> cloud).
-Labels must be lowercase ``[a-z0-9_-]``, so tag values are sanitised on the way in.
+Labels must be lowercase ``[a-z0-9_-]``, so tag values are sanitised on the way in. Metadata
+carries only the login public key; the VM's own host key is read back from serial port 1
+(``getSerialPortOutput``, where cloud-init prints it) and pinned (launch/console_keys.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.launch import console_keys
 from airflow_provider_sky.launch.backends.base import (
     TAG_CLUSTER,
     TAG_MANAGED,
@@ -150,6 +154,7 @@ def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instan
 
     if not request.zone:
         raise SkyUserError("GCE launches need a zone", "use a plan whose GCP candidates name zones")
+    timeout = console_keys.timeout_option(CLOUD, options)
     clients = _clients(options)
     for rank in range(request.num_nodes):
         name = f"{request.cluster_name}-{rank}"
@@ -161,9 +166,15 @@ def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instan
             raise _api_error(exc, request) from exc
         _wait(clients, request.zone, operation, request)
     found = _list(clients, f'labels.{TAG_CLUSTER} = "{sanitize_label(request.cluster_name)}"', options)
-    for instance in found:
-        instance.host_key = " ".join(request.host_key_public.split()[:2]) or None
-    return found
+    return console_keys.pin_host_keys(found, lambda i: serial_output(clients, i), request, timeout,
+                                      lambda: terminate(request.cluster_name, request.region, options))
+
+
+def serial_output(clients: Clients, instance: Instance) -> str:
+    """Serial port 1 of the instance, where cloud-init prints the host keys ("" before any output)."""
+    output = clients.instances.get_serial_port_output(
+        request={"project": clients.project, "zone": instance.zone, "instance": instance.instance_id, "port": 1})
+    return output.contents or ""
 
 
 def _to_instance(raw: Any, options: Mapping[str, Any]) -> Instance:
