@@ -6,6 +6,7 @@ import argparse
 import importlib
 
 from airflow_provider_sky.errors import SkyError, SkyUserError
+from airflow_provider_sky.params import parse_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from airflow_provider_sky.launch.optimizer import optimize
     from airflow_provider_sky.launch.task import TaskSpec
 
+    parse_number("--top", args.top, minimum=1, integer=True)
     task = TaskSpec.from_yaml(args.task)
     plan = optimize(
         task,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.params import parse_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_plan(args: argparse.Namespace) -> int:
     from airflow_provider_sky.planner.api import Planner
 
+    check_arguments(args)
     planner = Planner(args.grid, args.max_instances)
     if args.list_regions:
         for region in planner.grid.regions:
@@ -76,6 +79,33 @@ def run_plan(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"plot written to {args.plot}")
     return 0
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse, by flag name, numbers the solver would choke on and a --plot it could not write.
+
+    Checked before the grid loads or the solver runs, so a typo costs no planning time.
+    """
+    for flag, value in (("--gbps", args.gbps), ("--budget", args.budget), ("--volume", args.volume)):
+        if value is not None:
+            parse_number(flag, value, minimum=0, exclusive_minimum=True)
+    if args.max_instances is not None:
+        parse_number("--max-instances", args.max_instances, minimum=1, integer=True)
+    if args.plot:
+        check_plot_target(args.plot)
+
+
+def check_plot_target(path: str) -> None:
+    """The PNG can be written: its directory exists and is writable, and it is no directory itself."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise SkyUserError(f"--plot {path!r} is a directory", "name the PNG file to write, e.g. plan.png")
+    if not os.path.isdir(folder):
+        raise SkyUserError(
+            f"--plot {path!r}: directory {folder!r} does not exist", f"create it first (mkdir -p {folder})"
+        )
+    if not os.access(folder, os.W_OK):
+        raise SkyUserError(f"--plot {path!r}: directory {folder!r} is not writable", "choose a directory you own")
 
 
 def render_table(plan, volume_gb: float) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.params import parse_number
 from airflow_provider_sky.planner.candidates import DEFAULT_LIMIT
 from airflow_provider_sky.planner.data import RegionGrid, load_grid
 from airflow_provider_sky.planner.multicast import plan_multicast
@@ -30,6 +31,7 @@ class Planner:
         vm_usd_per_hour: float | dict[str, float] | None = None,
     ) -> None:
         base = load_grid(grid)
+        max_instances_per_region = _vm_limits(max_instances_per_region)
         if max_instances_per_region is None and vm_usd_per_hour is None:
             self.grid = base
         else:
@@ -48,6 +50,8 @@ class Planner:
     ) -> TransferPlan:
         """Min cost at a goal, or max throughput in a $/GB budget (exactly one of the two)."""
         dests = [destination] if isinstance(destination, str) else list(destination)
+        throughput_goal_gbps = _positive("throughput_goal_gbps", throughput_goal_gbps)
+        budget_usd_per_gb = _positive("budget_usd_per_gb", budget_usd_per_gb)
         if len(dests) > 1:
             if throughput_goal_gbps is None:
                 raise SkyUserError(
@@ -81,7 +85,8 @@ class Planner:
     ) -> TransferPlan:
         """Distribution trees from ``source`` to every destination at the goal, at least cost."""
         rules = RegionRules.of(deny_regions, allow_regions)
-        return plan_multicast(self.grid, source, destinations, throughput_goal_gbps, rules, method=method)
+        goal = _positive("throughput_goal_gbps", throughput_goal_gbps)
+        return plan_multicast(self.grid, source, destinations, goal, rules, method=method)
 
     def pareto(
         self,
@@ -94,3 +99,19 @@ class Planner:
     ) -> list[ParetoPoint]:
         """The cost/throughput frontier for a pair."""
         return pareto(self.grid, source, destination, points, RegionRules.of(deny_regions, allow_regions))
+
+
+def _positive(name: str, value: float | None) -> float | None:
+    """A goal or budget as a finite number above 0: the solvers fail obscurely on inf, NaN or < 0."""
+    return None if value is None else float(parse_number(name, value, minimum=0, exclusive_minimum=True))
+
+
+def _vm_limits(value: int | dict[str, int] | None) -> int | dict[str, int] | None:
+    """VM limits as whole numbers >= 1 (0 VMs plans nothing; a negative bound breaks the solver)."""
+    if isinstance(value, dict):
+        return {region: _vm_limit(f"max_instances_per_region[{region!r}]", n) for region, n in value.items()}
+    return None if value is None else _vm_limit("max_instances_per_region", value)
+
+
+def _vm_limit(name: str, value: object) -> int:
+    return int(parse_number(name, value, minimum=1, integer=True))

@@ -56,6 +56,8 @@ class RegionGrid:
 
     def __post_init__(self) -> None:
         n = len(self.regions)
+        if n == 0:
+            raise SkyUserError("The grid has no regions", "list at least two region ids in 'regions'")
         object.__setattr__(self, "_index", {r: i for i, r in enumerate(self.regions)})
         if len(self._index) != n:
             raise SkyUserError("The grid lists a region twice", "give every region once in 'regions'")
@@ -67,8 +69,14 @@ class RegionGrid:
                 raise SkyUserError(f"'{name}' does not have {n} entries", "give one value per region")
         if self.link_model not in LINK_MODELS:
             raise SkyUserError(f"Unknown link_model '{self.link_model}'", f"use one of {', '.join(LINK_MODELS)}")
+        for name in ("throughput_gbps", "egress_usd_per_gb", "vm_usd_per_hour", "nic_egress_gbps",
+                     "nic_ingress_gbps"):  # fmt: skip
+            if not np.isfinite(getattr(self, name)).all():
+                raise SkyUserError(f"'{name}' holds an infinite or NaN value", "give finite numbers only")
         if (self.throughput_gbps < 0).any() or (self.egress_usd_per_gb < 0).any():
             raise SkyUserError("The grid has negative throughput or prices", "use values >= 0")
+        if (self.vm_limit < 0).any():
+            raise SkyUserError("'vm_limit' holds a negative VM count", "give each region 0 or more VMs")
 
     def __len__(self) -> int:
         return len(self.regions)
@@ -154,9 +162,31 @@ DEFAULT_NIC = {"aws": (5.0, 10.0), "gcp": (7.0, 16.0), "azure": (16.0, 16.0)}
 
 
 def grid_from_dict(doc: dict[str, Any]) -> RegionGrid:
-    """Build a grid from a ``sky-grid/1`` document (packaged, user-measured or testbed)."""
+    """Build a grid from a ``sky-grid/1`` document (packaged, user-measured or testbed).
+
+    A hand-edited document goes wrong in many ways; each is one SkyUserError naming the key,
+    never a KeyError or a numpy message.
+    """
+    if not isinstance(doc, dict):
+        raise SkyUserError(f"A grid document is a JSON object, got {type(doc).__name__}",
+                           f"write a '{FORMAT}' object with regions and throughput_gbps")  # fmt: skip
     if doc.get("format", FORMAT) != FORMAT:
         raise SkyUserError(f"Unknown grid format '{doc.get('format')}'", f"write a '{FORMAT}' document")
+    for key in ("regions", "throughput_gbps", "egress_usd_per_gb"):
+        if key not in doc:
+            raise SkyUserError(f"The grid document has no '{key}'", f"add '{key}' (see docs/planner.md)")
+    if not isinstance(doc["regions"], list) or not all(isinstance(r, str) for r in doc["regions"]):
+        raise SkyUserError("The grid's 'regions' is not a list of region ids", 'write e.g. ["aws:us-east-1"]')
+    if not doc["regions"]:
+        raise SkyUserError("The grid has no regions", "list at least two region ids in 'regions'")
+    try:
+        return _grid_from_checked(doc)
+    except (TypeError, ValueError) as exc:  # a string or a ragged row where numbers belong
+        raise SkyUserError(f"The grid document holds a value that is not a number ({exc})",
+                           "give numbers (or one number per region) in every matrix and list") from exc  # fmt: skip
+
+
+def _grid_from_checked(doc: dict[str, Any]) -> RegionGrid:
     regions = list(doc["regions"])
     nic = {c: v for c, v in DEFAULT_NIC.items()}
     nic_default_e = {r: nic[r.split(":", 1)[0]][0] for r in regions if r.split(":", 1)[0] in nic}
@@ -206,11 +236,13 @@ def load_grid(source: str | Path | dict[str, Any] | RegionGrid | None = None) ->
         return _load_packaged(str(source))
     if not path.exists():
         raise SkyUserError(f"Grid file '{path}' does not exist", "pass an existing sky-grid/1 JSON file")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
+    if not path.is_file():
+        raise SkyUserError(f"Grid path '{path}' is not a file", "pass a sky-grid/1 JSON file, not a directory")
     try:
-        doc = json.loads(raw)
+        raw = path.read_bytes()
+        doc = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # unreadable, or a truncated .gz
+        raise SkyUserError(f"Grid file '{path}' cannot be read ({exc})", "pass a readable sky-grid/1 file") from exc
     except json.JSONDecodeError as exc:
         raise SkyUserError(f"Grid file '{path}' is not JSON ({exc})", "write a sky-grid/1 JSON document") from exc
     return grid_from_dict(doc)
