@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.launch.ssh import generate_keypair
 
 CLUSTER_RECORD = "cluster.json"
@@ -24,7 +25,14 @@ PRIVATE_KEY = "id_ed25519"
 def state_root() -> Path:
     """Root of all provider state; created with 0700 because it holds private keys."""
     root = Path(os.environ.get("SKY_STATE_DIR") or Path.home() / ".sky-airflow")
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:  # a file in the way, a read-only mount, no permission
+        why = "it is a file" if root.is_file() else exc.strerror
+        raise SkyUserError(
+            f"State directory {str(root)!r} cannot be created ({why})",
+            "set SKY_STATE_DIR to a writable directory (one every Airflow component mounts)",
+        ) from exc
     return root
 
 

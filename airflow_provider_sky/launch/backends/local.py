@@ -73,14 +73,25 @@ def load_capacity(options: Mapping[str, Any]) -> dict[str, int]:
     raw = os.environ.get(ENV_CAPACITY, "").strip()
     if not raw:
         return {}
-    text = raw if raw.startswith("{") else Path(raw).read_text()
+    fix = 'set it like {"local-a1": 0, "local-b1": 2} or to the path of such a file'
+    if raw.startswith(("{", "[", '"')) or raw[0].isdigit():
+        text = raw
+    else:
+        try:
+            text = Path(raw).read_text()
+        except OSError as exc:
+            problem = f"{ENV_CAPACITY} names file {raw!r}, which cannot be read ({exc.strerror})"
+            raise SkyUserError(problem, fix) from exc
     try:
-        return {str(k): int(v) for k, v in json.loads(text).items()}
-    except (ValueError, AttributeError) as exc:
-        raise SkyUserError(
-            f"{ENV_CAPACITY} is not a JSON object of name -> count",
-            'set it like {"local-a1": 0, "local-b1": 2} or to the path of such a file',
-        ) from exc
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise SkyUserError(f"{ENV_CAPACITY} is not a JSON object of name -> count ({exc})", fix) from exc
+    if not isinstance(doc, dict):
+        raise SkyUserError(f"{ENV_CAPACITY} is JSON {type(doc).__name__}, not an object of name -> count", fix)
+    bad = {k: v for k, v in doc.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    if bad:
+        raise SkyUserError(f"{ENV_CAPACITY} gives counts that are not whole numbers >= 0: {bad}", fix)
+    return {str(k): v for k, v in doc.items()}
 
 
 def _alive(meta: Mapping[str, Any]) -> bool:
