@@ -15,6 +15,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from typing import NamedTuple
 
 from airflow_provider_sky import redact
@@ -97,6 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("airflow-sky: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a full disk, an unreachable endpoint: one line; a bug keeps its traceback
+        from airflow_provider_sky.cli.failures import explain
+
+        problem = explain(exc)
+        if problem is None:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"airflow-sky: error: {redact.redact(str(problem))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
