@@ -32,6 +32,7 @@ from airflow_provider_sky.launch.backends.base import (
     Instance,
     get_cloud,
 )
+from airflow_provider_sky.stores.endpoints import check_endpoint_url
 
 log = logging.getLogger(__name__)
 RunIsOver = Callable[[str, str], "bool | None"]
@@ -156,6 +157,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.aws_endpoint_url:
+        check_endpoint_url("EC2 endpoint URL", args.aws_endpoint_url, "--aws-endpoint-url")
     clouds = args.cloud or ["local"]
     if "all" in clouds:
         clouds = list(CLOUDS)

@@ -11,11 +11,13 @@ import threading
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.stores.base import ObjectStore
+from airflow_provider_sky.stores.endpoints import check_store_settings
 from airflow_provider_sky.uri import ObjectURI
 
 
 def open_store(uri: ObjectURI, credentials: StoreCredentials) -> ObjectStore:
     """A new store able to serve `uri` (and every other bucket of the same account)."""
+    check_store_settings(uri.scheme, credentials)
     if uri.scheme == "s3":
         from airflow_provider_sky.stores.s3 import S3Store
 
