@@ -63,6 +63,7 @@ from airflow_provider_sky.stores._common import (
 )
 from airflow_provider_sky.stores._http import ConnectionPool, direct_http_possible
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
+from airflow_provider_sky.stores.names import azure_key_problem
 
 # The SDK logs every request and response header at INFO; task logs need none of that.
 _HTTP_LOG = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
@@ -92,9 +93,7 @@ class AzureBlobStore(ObjectStore):
     @staticmethod
     def key_problem(key: str) -> str | None:
         """Why `key` cannot be stored unchanged; the engine checks every key before copying."""
-        if _dot_segment(key):
-            return "a '.' or '..' path segment (HTTP clients collapse them, so the blob would be renamed)"
-        return None
+        return azure_key_problem(key)
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import threading
 import time
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterator
 
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyUserError
+from airflow_provider_sky.stores import names
 from airflow_provider_sky.stores.base import ObjectStore, PartLimits
 from airflow_provider_sky.stores.local import bad_keys_error
 from airflow_provider_sky.transfer.diff import Action, plan_actions
@@ -159,8 +161,9 @@ def preflight(
         check_writable = getattr(store, "check_writable", None)
         if check_writable is not None:
             check_writable(mapping.dst_prefix)
-        rule = getattr(store, "key_problem", None)
-        if rule is not None and dst_uri.scheme != src_uri.scheme:
+        # Another store's rules, or a longer prefix that can push a name past a length limit.
+        if dst_uri.scheme != src_uri.scheme or len(mapping.dst_prefix) > len(mapping.src_prefix):
+            rule = functools.partial(names.key_problem, dst_uri.scheme)
             _refuse_unmappable_keys(source_store, selection, mapping, dst_uri, rule)
         targets.append(Target(dst_uri, store, mapping))
     return source_store, selection, targets
@@ -175,9 +178,9 @@ def _refuse_unmappable_keys(
 ) -> None:
     """List the source once and name every key the destination cannot hold unchanged.
 
-    A destination store opts in by offering `key_problem(key) -> reason | None` (file://
-    refuses keys that are no POSIX path); without this pass such a key would fail the copy
-    halfway, after other objects were written.
+    The rules per store are stores/names.py (lengths, characters, segments; file:// refuses
+    keys that are no POSIX path); without this pass such a key would fail the copy halfway,
+    after other objects were written.
     """
     bad: list[tuple[str, str]] = []
     total = 0
