@@ -8,10 +8,19 @@ How "same object" is decided, strongest evidence first:
 1. our stamps: the destination was written by us from this exact source version
    (`sky-source-etag` == source etag and `sky-size` == size) -> a verified copy;
 2. a checksum both sides report: CRC32C (native or our `sky-crc32c` stamp), then MD5;
-3. same store type and equal etags;
-4. otherwise size, and the destination being at least as new as the source (as `aws s3 sync`).
+3. the destination's ETag is the source's MD5 (an S3 single-request write: see below);
+4. same store type and equal etags;
+5. otherwise size, and the destination being at least as new as the source (as `aws s3 sync`).
 `cp` skips only on (1): it re-copies anything it cannot prove it wrote, so a rerun after a
 failure resumes but an object modified at the destination is overwritten.
+
+Why (3) lets an S3 listing decide without a HEAD per object: ListObjectsV2 returns no metadata,
+so our stamps are invisible there, but it does return each ETag, and the ETag of an object
+written in one request without KMS/SSE-C is the MD5 of its bytes. A match with the MD5 the
+source lists proves the bytes (KMS, SSE-C and multipart ETags are not the MD5 of anything the
+source could hold: "-N" suffixes, or digests of ciphertext). A mismatch proves nothing (the
+object may be encrypted), so only then is the object stat'ed, as when no rule applies: the
+rule can skip only objects whose bytes are the source's.
 """
 
 from __future__ import annotations
@@ -58,6 +67,21 @@ def is_verified_copy(src: ObjectInfo, dst: ObjectInfo) -> bool:
     )
 
 
+def etag_is_source_md5(src: ObjectInfo, dst: ObjectInfo) -> bool:
+    """True when the destination's listed ETag is the MD5 the source reports: proof of equal bytes.
+
+    Only a match counts (see the module docstring): an encrypted or multipart ETag differs
+    from the MD5 even when the bytes are equal, so a mismatch leaves the question open.
+    """
+    md5, etag = src.checksums.get("md5"), dst.checksums.get("etag")
+    return bool(md5 and etag and etag.lower() == md5.lower())
+
+
+def same_etag(src: ObjectInfo, dst: ObjectInfo, same_store_type: bool) -> bool:
+    """Equal etags on the same kind of store (an S3 -> S3 copy with the same part size)."""
+    return same_store_type and src.etag is not None and src.etag == dst.etag
+
+
 def compare(src: ObjectInfo, dst: ObjectInfo, same_store_type: bool) -> tuple[bool, str]:
     """(same, why) for sync; see the module docstring for the order of evidence."""
     if dst.size != src.size:
@@ -70,7 +94,9 @@ def compare(src: ObjectInfo, dst: ObjectInfo, same_store_type: bool) -> tuple[bo
     src_md5, dst_md5 = src.checksums.get("md5"), dst.checksums.get("md5")
     if src_md5 and dst_md5:
         return (src_md5 == dst_md5), ("md5 matches" if src_md5 == dst_md5 else "md5 differs")
-    if same_store_type and src.etag and src.etag == dst.etag:
+    if etag_is_source_md5(src, dst):
+        return True, "etag is the source's md5"
+    if same_etag(src, dst, same_store_type):
         return True, "etag matches"
     if src.mtime is not None and dst.mtime is not None:
         if dst.mtime >= src.mtime:
@@ -99,7 +125,7 @@ def plan_actions(
     """
     pairs = _merge(sources, destinations, mapping)
     if stat_destination is not None:
-        pairs = _with_stamps(pairs, mode, stat_destination, stat_workers)
+        pairs = _with_stamps(pairs, mode, same_store_type, stat_destination, stat_workers)
     for key, src, dst in pairs:
         if src is None:
             assert dst is not None
@@ -138,7 +164,11 @@ def _merge(sources: Iterator[ObjectInfo], destinations: Iterator[ObjectInfo], ma
 
 
 def _with_stamps(
-    pairs: Iterator[Pair], mode: str, stat: Callable[[str], ObjectInfo | None], workers: int
+    pairs: Iterator[Pair],
+    mode: str,
+    same_store_type: bool,
+    stat: Callable[[str], ObjectInfo | None],
+    workers: int,
 ) -> Iterator[Pair]:
     """Replace listing entries that lack our stamps by a full stat, in parallel, keeping order.
 
@@ -153,7 +183,7 @@ def _with_stamps(
     with ThreadPoolExecutor(workers, thread_name_prefix="sky-stat") as pool:
         for pair in pairs:
             _key, src, dst = pair
-            needs = src is not None and dst is not None and _needs_stamps(mode, src, dst)
+            needs = src is not None and dst is not None and _needs_stamps(mode, src, dst, same_store_type)
             window.append(pool.submit(refreshed, pair) if needs else pair)
             while len(window) > 4 * workers or (window and not isinstance(window[0], Future)):
                 head = window.popleft()
@@ -168,12 +198,13 @@ def _mapped_next(sources: Iterator[ObjectInfo], mapping: KeyMapping) -> tuple[st
     return None if info is None else (mapping.dst_key(info.key), info)
 
 
-def _needs_stamps(mode: str, src: ObjectInfo, dst: ObjectInfo) -> bool:
-    """True when only our stamps could decide and this listing entry does not show them."""
+def _needs_stamps(mode: str, src: ObjectInfo, dst: ObjectInfo, same_store_type: bool) -> bool:
+    """True when only a full stat could decide: the listing shows neither stamps nor a proof of equal bytes."""
     if METADATA_SOURCE_ETAG in dst.metadata or dst.size != src.size:
         return False
     if mode == "cp":
         return True
     both_crc = source_crc32c(src) and source_crc32c(dst)
     both_md5 = src.checksums.get("md5") and dst.checksums.get("md5")
-    return not (both_crc or both_md5)
+    listed_proof = etag_is_source_md5(src, dst) or same_etag(src, dst, same_store_type)
+    return not (both_crc or both_md5 or listed_proof)
