@@ -30,7 +30,9 @@ import errno
 import hashlib
 import itertools
 import json
+import logging
 import os
+import stat as file_mode
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -40,6 +42,7 @@ import google_crc32c
 from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
 from airflow_provider_sky.stores.base import MultipartUpload, ObjectInfo, ObjectStore, PartLimits
 
+log = logging.getLogger(__name__)
 TEMP_PREFIX = ".sky-part-"
 XATTR_NAME = "user.sky.meta"
 
@@ -210,7 +213,8 @@ class LocalStore(ObjectStore):
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
                 if not is_dir and not entry.is_file():
-                    continue  # sockets, fifos, dangling links
+                    log.warning("Skipping file://%s: %s, not a regular file", entry.path, special_kind(entry.path))
+                    continue
             except OSError:
                 continue
             # A directory sorts as "name/" so keys come out in true lexicographic order.
@@ -234,9 +238,15 @@ class LocalStore(ObjectStore):
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
+            if os.path.islink(path):  # there is a name, but it leads nowhere
+                raise _not_a_file(path, special_kind(path)) from None
             return None
-        if not os.path.isfile(path):
+        except OSError as exc:  # ELOOP: a symlink loop; the path exists but is no object
+            raise _not_a_file(path, special_kind(path)) from exc
+        if file_mode.S_ISDIR(st.st_mode):
             return None
+        if not file_mode.S_ISREG(st.st_mode):
+            raise _not_a_file(path, special_kind(path))
         return self._info(key, path, st)
 
     def read_range(self, bucket: str, key: str, offset: int, length: int) -> bytes:
@@ -285,11 +295,13 @@ class LocalStore(ObjectStore):
             os.close(fd)
             fd = -1
             self._publish(temp, path)
-        except BaseException:
+        except BaseException as exc:
             if fd >= 0:
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
+            if _is_full(exc):
+                raise no_space_error(path, len(data)) from exc
             raise
         return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime, {}, dict(metadata))
 
@@ -473,7 +485,13 @@ class LocalUpload(MultipartUpload):
         fd = self._fd
         if fd is None:
             raise StoreError(f"Upload of {self._key!r} was already finished or aborted")
-        _pwrite_all(fd, data, offset)
+        try:
+            _pwrite_all(fd, data, offset)
+        except OSError as exc:
+            if not _is_full(exc):
+                raise
+            self.abort()  # the partial temp file would only hold the space a retry needs
+            raise no_space_error(self._path, len(data)) from exc
         with self._lock:
             self._parts[part_number] = (offset, len(data))
 
@@ -504,6 +522,52 @@ class LocalUpload(MultipartUpload):
             if not self._done:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self._temp)
+
+
+def special_kind(path: str) -> str:
+    """What a path that is neither a regular file nor a directory is, in words for a message."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "gone"
+    if file_mode.S_ISLNK(st.st_mode):
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            return f"a dangling symlink (to {os.readlink(path)!r})"
+        except OSError as exc:
+            loop = exc.errno == errno.ELOOP
+            return "a symlink loop" if loop else f"a symlink that cannot be followed ({exc.strerror})"
+        return f"a symlink to {special_kind(os.path.realpath(path))}"
+    kinds = {file_mode.S_ISFIFO: "a FIFO (named pipe)", file_mode.S_ISCHR: "a character device",
+             file_mode.S_ISBLK: "a block device", file_mode.S_ISSOCK: "a socket"}  # fmt: skip
+    return next((words for test, words in kinds.items() if test(st.st_mode)), "not a regular file")
+
+
+def _not_a_file(path: str, kind: str) -> SkyUserError:
+    return SkyUserError(
+        f"file://{path} is {kind}, not a regular file: it has no bytes to copy",
+        "copy regular files (for a pipe or device, save its output to a file first)",
+    )
+
+
+def _is_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space_error(path: str, needed: int) -> SkyUserError:
+    """The disk under `path` is full: name the destination, what one write needed and what is free."""
+    directory = os.path.dirname(path)
+    try:
+        vfs = os.statvfs(directory)
+        free = f"{vfs.f_bavail * vfs.f_frsize:,} bytes free"
+    except OSError:
+        free = "free space unknown"
+    return SkyUserError(
+        f"No space left on the device for file://{path} ({free} in file://{directory}, a write of "
+        f"{needed:,} bytes did not fit); the partial file was removed",
+        "free space on that filesystem (or raise the quota) and rerun, or choose another destination",
+    )
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
