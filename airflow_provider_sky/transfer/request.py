@@ -9,6 +9,9 @@ from typing import Any, Literal
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.uri import ObjectURI, parse_uri
 
+# Below this a chunk costs more in requests and bookkeeping than it moves.
+MIN_CHUNK_SIZE = 64 * 1024
+
 MiB = 1024 * 1024
 Mode = Literal["cp", "sync"]
 
@@ -65,6 +68,11 @@ class CopyRequest:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise SkyUserError(f"{name}={value!r} is not a positive integer", f"pass {name} >= 1")
+        if self.chunk_size < MIN_CHUNK_SIZE:  # a 1-byte chunk is a request per byte: no progress
+            raise SkyUserError(
+                f"chunk_size={self.chunk_size} bytes is too small to make progress (one request per chunk)",
+                f"pass chunk_size >= {MIN_CHUNK_SIZE} (64KiB); the default is 16MiB",
+            )
         self._check_distinct_destinations()
 
     def _check_distinct_destinations(self) -> None:
