@@ -107,6 +107,12 @@ def load_file(cloud: str, path: Path, source: str = "user-dir") -> CloudCatalog:
     if hit is not None:
         return hit
     catalog = CloudCatalog.from_rows(cloud, iter_rows(path), source=source, path=str(path))
+    if len(catalog) == 0 and catalog.gpus is None:  # rows there may be, but none is launchable
+        why = ", ".join(f"{reason}: {n}" for reason, n in sorted(catalog.dropped.items())) or "no rows"
+        raise SkyUserError(
+            f"Catalog file '{path}' has no launchable row ({why})",
+            "give rows with a Region and a numeric Price, or rerun 'airflow-sky catalog refresh'",
+        )
     with _LOCK:
         for old in [k for k in _CACHE if k[0] == key[0]]:
             del _CACHE[old]
