@@ -4,9 +4,16 @@ Teardown normally deletes every cluster, but a worker can die mid-task, a trigge
 killed, or a user can keep a cluster on purpose. Every VM carries tags (see
 ``launch/backends/base.py``); the janitor lists them per cloud and deletes a cluster when
 
-- its ``sky-expires`` time has passed (the safety-net TTL, or a kept cluster's autostop), or
+- its TTL has passed since its last heartbeat (``sky-heartbeat`` + ``sky-ttl``, refreshed by
+  whoever polls the job; older clusters: ``sky-expires``), the safety net and a kept cluster's
+  autostop, or
+- its owner process is gone (local backend, launches without a DAG run: the pid and its start
+  time are tagged, so a reused pid is not mistaken for the owner), unless it was kept, or
 - its DAG run is over (looked up in Airflow's metadata DB when reachable), unless it was kept, or
 - its VMs are already gone (a preempted local VM) but its record remains.
+
+A cluster record in the state dir with no VM at all (its launcher was killed while provisioning)
+is judged by the same rules from the record's tags, and removed with its key.
 
 ``--dry-run`` prints the same table and deletes nothing.
 """
@@ -20,15 +27,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_sky.launch import state
+from airflow_provider_sky.launch import owner, state
 from airflow_provider_sky.launch.backends.base import (
     CLOUDS,
     TAG_CLUSTER,
     TAG_DAG,
     TAG_EXPIRES,
+    TAG_HEARTBEAT,
     TAG_KEEP,
     TAG_MANAGED,
     TAG_RUN,
+    TAG_TTL,
     Instance,
     get_cloud,
 )
@@ -58,22 +67,27 @@ def judge(instances: Iterable[Instance], *, now: float, run_is_over: RunIsOver) 
         groups.setdefault((inst.cloud, inst.region, inst.tags.get(TAG_CLUSTER, "")), []).append(inst)
     verdicts = []
     for (cloud, region, cluster), members in sorted(groups.items()):
-        tags = members[0].tags
-        reason = None
-        expires = _float(tags.get(TAG_EXPIRES))
-        if expires is not None and now > expires:
-            reason = f"TTL passed {int(now - expires)}s ago"
-        elif all(m.state == "terminated" for m in members):
+        reason = _reason(cloud, members[0].tags, now, run_is_over)
+        if reason is None and all(m.state == "terminated" for m in members):
             reason = "VMs already gone"
-        elif (
-            tags.get(TAG_KEEP) != "true"
-            and tags.get(TAG_DAG)
-            and tags.get(TAG_RUN)
-            and run_is_over(tags[TAG_DAG], tags[TAG_RUN])
-        ):
-            reason = f"DAG run {tags[TAG_DAG]}/{tags[TAG_RUN]} is over"
         verdicts.append(Verdict(cloud, region, cluster, [m.instance_id for m in members], reason))
     return verdicts
+
+
+def _reason(cloud: str, tags: Mapping[str, str], now: float, run_is_over: RunIsOver) -> str | None:
+    """Why a cluster with these tags should go, or None; the rules of the module docstring."""
+    beat, ttl = _float(tags.get(TAG_HEARTBEAT)), _float(tags.get(TAG_TTL))
+    expires = beat + ttl if beat is not None and ttl is not None else _float(tags.get(TAG_EXPIRES))
+    if expires is not None and now > expires:
+        since = f"since its last heartbeat {int(now - beat)}s ago" if beat is not None and ttl is not None else ""
+        return f"TTL passed {int(now - expires)}s ago {since}".strip()
+    if tags.get(TAG_KEEP) == "true":
+        return None
+    if cloud == "local" and owner.is_gone(tags):
+        return "owner process is gone"
+    if tags.get(TAG_DAG) and tags.get(TAG_RUN) and run_is_over(tags[TAG_DAG], tags[TAG_RUN]):
+        return f"DAG run {tags[TAG_DAG]}/{tags[TAG_RUN]} is over"
+    return None
 
 
 def _float(value: str | None) -> float | None:
@@ -118,6 +132,7 @@ def sweep(
         cloud = get_cloud(cloud_name)
         cloud_options = options.get(cloud_name, {})
         found = judge(cloud.list_tagged(cloud_options), now=now, run_is_over=run_is_over)
+        found += _judge_records(cloud_name, {v.cluster for v in found}, now, run_is_over)
         for verdict in found:
             if verdict.reason and not dry_run:
                 cloud.terminate(verdict.cluster, verdict.region, cloud_options)
@@ -126,6 +141,19 @@ def sweep(
                     state.remove_cluster(verdict.cluster)
         verdicts += found
     return verdicts
+
+
+def _judge_records(cloud: str, seen: set[str], now: float, run_is_over: RunIsOver) -> list[Verdict]:
+    """Verdicts on this machine's cluster records on ``cloud`` that no listed VM belongs to."""
+    out = []
+    for name in state.list_clusters():
+        record = state.load_record(name)
+        if name in seen or record is None or record.get("candidate", {}).get("cloud") != cloud:
+            continue
+        reason = _reason(cloud, record.get("tags") or {}, now, run_is_over)
+        region = str(record["candidate"].get("region", ""))
+        out.append(Verdict(cloud, region, name, [], f"{reason} (record only, no VM)" if reason else None))
+    return out
 
 
 def render(verdicts: list[Verdict], dry_run: bool) -> str:

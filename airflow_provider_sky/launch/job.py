@@ -102,6 +102,8 @@ def poll_command(instance: Instance, offset: int, max_bytes: int = POLL_MAX_BYTE
         f"cd {jdir} 2>/dev/null || {{ echo MISSING; exit 0; }}; "
         'if [ -f exit_code ]; then echo "EXIT $(cat exit_code)"; '
         'elif [ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null; then echo RUNNING; '
+        # the job may have written exit_code and ended between the first test and kill -0
+        'elif [ -f exit_code ]; then echo "EXIT $(cat exit_code)"; '
         "elif [ -f pid ]; then echo LOST; else echo STARTING; fi; "
         f"echo {shlex.quote(_SEPARATOR)}; "
         f"tail -c +{int(offset) + 1} {LOG_NAME} 2>/dev/null | head -c {int(max_bytes)}"

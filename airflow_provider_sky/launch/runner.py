@@ -13,7 +13,6 @@ Cloud modules stay unaware of all this: they only raise :class:`ProvisionError` 
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import posixpath
 import shlex
@@ -30,16 +29,19 @@ from airflow_provider_sky.launch.backends.base import (
     TAG_CLUSTER,
     TAG_DAG,
     TAG_EXPIRES,
+    TAG_HEARTBEAT,
     TAG_KEEP,
     TAG_MANAGED,
     TAG_OWNER,
     TAG_RUN,
     TAG_TASK,
+    TAG_TTL,
     Instance,
     ProvisionError,
     ProvisionRequest,
     get_cloud,
 )
+from airflow_provider_sky.launch.owner import this_process
 from airflow_provider_sky.launch.plan import Candidate, LaunchPlan
 from airflow_provider_sky.launch.task import TaskSpec
 
@@ -47,6 +49,7 @@ Log = Callable[[str], Any]
 SSH_READY_SECONDS = {"local": 15.0}  # clouds boot slower than a local sshd
 DEFAULT_SSH_READY_SECONDS = 300.0
 LOG_TAIL_BYTES = 4000
+HEARTBEAT_SECONDS = 300.0  # how often a polling owner refreshes the heartbeat tag (TTLs are hours)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class ClusterHandle:
     key_path: str
     options: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def cloud(self) -> str:
@@ -154,9 +158,17 @@ def make_tags(
     owner: str | None = None,
     ttl_seconds: float = 24 * 3600,
     keep: bool = False,
+    owner_process: bool | None = None,
 ) -> dict[str, str]:
-    """Tags every resource carries so the janitor can find and judge it."""
-    return {
+    """Tags every resource carries so the janitor can find and judge it.
+
+    The TTL counts from the last heartbeat (``sky-heartbeat``, refreshed by whoever polls the
+    job), so a long job outlives it while a launch killed mid-run does not. A launch without a
+    DAG run (``owner_process`` defaults to that case) also records its process, which the
+    janitor checks on the local backend: a dead owner means nobody will ever tear it down.
+    """
+    now = int(time.time())
+    tags = {
         TAG_KEEP: "true" if keep else "false",
         TAG_MANAGED: "true",
         TAG_CLUSTER: cluster_name,
@@ -164,8 +176,33 @@ def make_tags(
         TAG_DAG: dag_id,
         TAG_RUN: run_id,
         TAG_TASK: task_id,
-        TAG_EXPIRES: str(int(time.time() + ttl_seconds)),
+        TAG_TTL: str(int(ttl_seconds)),
+        TAG_HEARTBEAT: str(now),
+        TAG_EXPIRES: str(int(now + ttl_seconds)),
     }
+    if owner_process if owner_process is not None else not dag_id:
+        tags.update(this_process())
+    return tags
+
+
+def heartbeat_tags(tags: Mapping[str, str], now: float | None = None) -> dict[str, str]:
+    """The tags a heartbeat rewrites: the beat itself and the expiry it moves (TTL after the beat)."""
+    now = int(time.time() if now is None else now)
+    ttl = int(float(tags.get(TAG_TTL) or 24 * 3600))
+    return {TAG_HEARTBEAT: str(now), TAG_EXPIRES: str(now + ttl)}
+
+
+def heartbeat(handle: ClusterHandle, now: float | None = None) -> None:
+    """Tell the janitor the owner still follows this cluster (a cloud tag, and the record's copy).
+
+    Cloud modules without tag updates keep the launch-time heartbeat: their TTL then counts from
+    the launch, as it did before heartbeats existed.
+    """
+    beat = heartbeat_tags(handle.tags, now)
+    set_tags = getattr(get_cloud(handle.cloud), "set_tags", None)
+    if set_tags is not None:
+        set_tags(handle.cluster_name, handle.region, handle.options, beat)
+    handle.tags.update(beat)
 
 
 # --------------------------------------------------------------------------- failover
@@ -216,12 +253,41 @@ def provision(
     blocked = [] if blocked is None else blocked
     attempts = [] if attempts is None else attempts
     options = options or {}
-    key_path, public_key = state.ensure_cluster_key(cluster_name)
+    check_local_inputs(task)
+    if not plan.candidates:
+        raise AllCandidatesFailed(task.name, attempts)
     tags = dict(tags or make_tags(cluster_name))
     tags[TAG_CLUSTER] = cluster_name
-    if not plan.candidates:
-        state.remove_cluster(cluster_name)
-        raise AllCandidatesFailed(task.name, attempts)
+    key_path, public_key = state.ensure_cluster_key(cluster_name)
+    try:
+        return _provision_first(task, plan, cluster_name, failover, log, tags, options, blocked, attempts,
+                                key_path, public_key)
+    except BaseException as exc:
+        # Every candidate was deleted, so the key and the record of a cluster that does not exist
+        # must not stay; unless a delete failed: then the record is what the janitor retries from.
+        if not getattr(exc, _KEEP_RECORD, False):
+            state.remove_cluster(cluster_name)
+        raise
+
+
+_KEEP_RECORD = "sky_keep_record"
+
+
+def _delete_attempt(cloud: Any, cluster_name: str, region: str, options: Mapping[str, Any]) -> None:
+    """Delete what one failed attempt created; a failure here stops failover (never leak VMs)."""
+    try:
+        cloud.terminate(cluster_name, region, options)
+    except BaseException as exc:
+        setattr(exc, _KEEP_RECORD, True)
+        exc.add_note(f"cluster {cluster_name} may still have VMs; `airflow-sky janitor` retries from its record")
+        raise
+
+
+def _provision_first(
+    task: TaskSpec, plan: LaunchPlan, cluster_name: str, failover: bool, log: Log, tags: dict[str, str],
+    options: Mapping[str, Mapping[str, Any]], blocked: list[tuple[str, str | None, str | None]],
+    attempts: list[Attempt], key_path: Path, public_key: str,
+) -> tuple[ClusterHandle, list[Attempt]]:
     for index, candidate in enumerate(plan.candidates):
         if index > 0 and not failover:
             log(f"failover is off: not trying {len(plan.candidates) - 1} other candidate(s)")
@@ -242,6 +308,11 @@ def provision(
             host_key_private=host_private, host_key_public=host_public, tags=tags,
         )
         log(f"provisioning {request.num_nodes} node(s): {label}")
+        handle = ClusterHandle(
+            cluster_name=cluster_name, candidate=candidate.to_dict(), instances=[], key_path=str(key_path),
+            options=cloud_options, created_at=time.time(), tags=tags,
+        )
+        state.save_record(cluster_name, handle.to_dict())  # before anything exists that must be deleted
         started = time.monotonic()
         try:
             instances = cloud.launch(request, cloud_options)
@@ -255,31 +326,43 @@ def provision(
             attempts.append(attempt)
             blocked.append(_block(exc, candidate))
             log(f"attempt failed: {attempt.line()}")
-            cloud.terminate(cluster_name, candidate.region, cloud_options)  # raises: stop, don't leak
+            _delete_attempt(cloud, cluster_name, candidate.region, cloud_options)
             continue
         except ssh.NodeUnreachable as exc:
             seconds = time.monotonic() - started
             attempts.append(Attempt(label, candidate.cloud, candidate.region, candidate.zone, "error",
                                     str(exc), "Unreachable", round(seconds, 3)))
             blocked.append((candidate.cloud, candidate.region, candidate.zone))
-            cloud.terminate(cluster_name, candidate.region, cloud_options)
+            _delete_attempt(cloud, cluster_name, candidate.region, cloud_options)
             continue
         except BaseException:
-            cloud.terminate(cluster_name, candidate.region, cloud_options)
+            _delete_attempt(cloud, cluster_name, candidate.region, cloud_options)
             raise
         seconds = time.monotonic() - started
         attempts.append(Attempt(label, candidate.cloud, candidate.region, candidate.zone, "launched",
                                 seconds=round(seconds, 3)))
         log(f"launched {cluster_name} on {label} in {seconds:.2f}s")
-        handle = ClusterHandle(
-            cluster_name=cluster_name, candidate=candidate.to_dict(),
-            instances=[i.to_dict() for i in instances], key_path=str(key_path),
-            options=cloud_options, created_at=time.time(),
-        )
-        state.save_record(cluster_name, handle.to_dict() | {"tags": tags})
+        handle.instances = [i.to_dict() for i in instances]
+        state.save_record(cluster_name, handle.to_dict())
         return handle, attempts
-    state.remove_cluster(cluster_name)  # nothing was created: drop the unused key too
     raise AllCandidatesFailed(task.name, attempts)
+
+
+def check_local_inputs(task: TaskSpec) -> None:
+    """Refuse a missing workdir or file mount before any VM exists (one error, naming the path)."""
+    if isinstance(task.workdir, str):
+        path = Path(task.workdir).expanduser()
+        if not path.is_dir():
+            what = "is a file, not a directory" if path.exists() else "does not exist"
+            raise SkyUserError(
+                f"workdir {task.workdir!r} {what} (resolved to {str(path.absolute())!r})",
+                "point workdir at the local directory to upload, relative to where you launch",
+            )
+    for remote, source in task.file_mounts.items():
+        uri = source.get("source") if isinstance(source, Mapping) else source
+        local = isinstance(uri, str) and ("://" not in uri or uri.startswith("file://"))
+        if local and not Path(str(uri).removeprefix("file://")).expanduser().exists():
+            raise SkyUserError(f"file_mounts[{remote!r}] source {uri!r} does not exist", "fix the path")
 
 
 def _wait_for_ssh(instances: Sequence[Instance], key_path: Path, cloud: str) -> None:
@@ -389,21 +472,26 @@ def _put_text(sftp: Any, path: str, text: str) -> None:
 
 @dataclass
 class PollResult:
-    """One poll of every node: finished or not, exit code, new log text, offsets to resume at."""
+    """One poll of every node: finished or not, exit code, new log text, offsets to resume at.
+
+    ``lost_nodes`` did not answer (booting, preempted, gone); ``vanished_nodes`` answered but
+    their job process is gone without an exit code (killed, OOM, a reboot): that job will never
+    finish, so waiting for it is pointless.
+    """
 
     done: bool
     exit_code: int | None
     new_log: str
     offsets: list[int]
     lost_nodes: list[str]
+    vanished_nodes: list[str] = field(default_factory=list)
 
 
-def _combine(nodes: Sequence[Instance], statuses: Sequence[job.NodeStatus | None]) -> PollResult:
-    lost = [
-        n.instance_id
-        for n, s in zip(nodes, statuses, strict=True)
-        if s is None or s.state in ("lost", "missing")
-    ]
+def combine(nodes: Sequence[Instance], statuses: Sequence[job.NodeStatus | None],
+            offsets: Sequence[int]) -> PollResult:
+    """One :class:`PollResult` from per-node statuses (None: the node did not answer)."""
+    lost = [n.instance_id for n, s in zip(nodes, statuses, strict=True) if s is None or s.state == "missing"]
+    vanished = [n.instance_id for n, s in zip(nodes, statuses, strict=True) if s is not None and s.state == "lost"]
     texts = []
     for rank, status in enumerate(statuses):
         if status and status.new_log:
@@ -416,8 +504,8 @@ def _combine(nodes: Sequence[Instance], statuses: Sequence[job.NodeStatus | None
     exit_code = None
     if done:
         exit_code = next((s.exit_code for s in finished if s.exit_code), 0)
-    offsets = [s.offset if s else 0 for s in statuses]
-    return PollResult(done, exit_code, "".join(texts), offsets, lost)
+    resumed = [s.offset if s else o for s, o in zip(statuses, offsets, strict=True)]
+    return PollResult(done, exit_code, "".join(texts), resumed, lost, vanished)
 
 
 def poll(handle: ClusterHandle, offsets: Sequence[int]) -> PollResult:
@@ -435,34 +523,7 @@ def poll(handle: ClusterHandle, offsets: Sequence[int]) -> PollResult:
             statuses.append(job.parse_poll(stdout.read(), offset))
         finally:
             client.close()
-    result = _combine(nodes, statuses)
-    if any(s is None for s in statuses):
-        result.offsets = [s.offset if s else o for s, o in zip(statuses, offsets, strict=True)]
-    return result
-
-
-async def poll_async(handle: ClusterHandle, offsets: Sequence[int], *, timeout: float = 20.0) -> PollResult:
-    """Poll every node once over asyncssh (the triggerer's path; never blocks the event loop)."""
-    nodes = handle.nodes()
-
-    async def one(node: Instance, offset: int) -> job.NodeStatus | None:
-        import asyncssh
-
-        try:
-            conn = await ssh.async_connect(node.ssh_host or "", node.ssh_port, node.ssh_user,
-                                           handle.key_path, node.host_key, timeout=timeout)
-        except asyncssh.HostKeyNotVerifiable:
-            raise  # someone else answers at that address: never treat as a vanished node
-        except (OSError, TimeoutError, asyncssh.Error, ssh.NodeUnreachable):
-            return None
-        async with conn:
-            result = await conn.run(job.poll_command(node, offset), encoding=None, timeout=timeout)
-            return job.parse_poll(result.stdout or b"", offset)
-
-    statuses = await asyncio.gather(*(one(n, o) for n, o in zip(nodes, offsets, strict=True)))
-    result = _combine(nodes, statuses)
-    result.offsets = [s.offset if s else o for s, o in zip(statuses, offsets, strict=True)]
-    return result
+    return combine(nodes, statuses, offsets)
 
 
 def log_tail(handle: ClusterHandle, max_bytes: int = LOG_TAIL_BYTES) -> str:
@@ -476,18 +537,6 @@ def log_tail(handle: ClusterHandle, max_bytes: int = LOG_TAIL_BYTES) -> str:
         return ssh.run(client, job.tail_command(node, max_bytes))[1]
     finally:
         client.close()
-
-
-async def log_tail_async(handle: ClusterHandle, max_bytes: int = LOG_TAIL_BYTES) -> str:
-    node = handle.nodes()[0]
-    try:
-        conn = await ssh.async_connect(node.ssh_host or "", node.ssh_port, node.ssh_user, handle.key_path,
-                                       node.host_key, timeout=20)
-    except (TimeoutError, OSError):
-        return ""
-    async with conn:
-        result = await conn.run(job.tail_command(node, max_bytes), timeout=20)
-        return str(result.stdout or "")
 
 
 def is_preempted(handle: ClusterHandle) -> bool:
@@ -635,6 +684,7 @@ def wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
     """Poll until the job ends; exit code, or None when a node was preempted."""
     offsets = [0] * len(handle.instances)
     misses = 0
+    beat = time.monotonic()
     while True:
         result = poll(handle, offsets)
         offsets = result.offsets
@@ -642,6 +692,11 @@ def wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
             log(line)
         if result.done:
             return int(result.exit_code or 0)
+        if result.vanished_nodes:
+            raise JobFailed(vanished_message(result.vanished_nodes), None, log_tail(handle))
+        if time.monotonic() - beat > HEARTBEAT_SECONDS:
+            heartbeat(handle)
+            beat = time.monotonic()
         if result.lost_nodes:
             misses += 1
             if is_preempted(handle):
@@ -651,6 +706,35 @@ def wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
         if timeout is not None and time.monotonic() - started > timeout:
             raise JobFailed(f"job did not finish within {timeout:.0f}s", None, log_tail(handle))
         time.sleep(interval)
+
+
+def vanished_message(nodes: Sequence[str]) -> str:
+    return (
+        f"the job process on {', '.join(nodes)} vanished without an exit code "
+        "(killed, out of memory, or the node rebooted)"
+    )
+
+
+def resume_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything resuming needs, from a trigger event that carries ids only (the worker's side).
+
+    The handle and the launch state come from the cluster's record in the state dir (which every
+    Airflow component shares); the log tail of a failed job is read from the node now.
+    """
+    out = dict(event)
+    if "handle" not in out:
+        record = state.load_record(str(out["cluster_name"]))
+        if record is None:
+            raise SkyError(
+                f"cluster {out['cluster_name']} has no record in {state.clusters_root()}; "
+                "set SKY_STATE_DIR to one directory every Airflow component mounts"
+            )
+        out["handle"] = ClusterHandle.from_dict(record).to_dict()
+        out.setdefault("launch_state", record.get("launch_state", {}))
+    failed = out.get("status") not in ("finished", "preempted") or bool(out.get("exit_code"))
+    if failed and not out.get("log_tail"):
+        out["log_tail"] = log_tail(ClusterHandle.from_dict(out["handle"]))
+    return out
 
 
 def default_cluster_name(task: TaskSpec) -> str:

@@ -1,4 +1,4 @@
-"""SSH to cluster nodes with the host key pinned: paramiko for the worker, asyncssh for triggers.
+"""SSH to cluster nodes with the host key pinned: paramiko for the worker (asyncssh for triggers: async_poll).
 
 Every connection trusts exactly the host key the provisioner reported for that node (the local
 backend generates it; cloud backends hand the VM a host key we generated, through user data).
@@ -145,23 +145,3 @@ def _mkdirs(sftp: paramiko.SFTPClient, path: str) -> None:
     except OSError:
         sftp.stat(path)  # created concurrently: fine; otherwise re-raise
 
-
-async def async_connect(
-    host: str, port: int, user: str, key_path: str | os.PathLike[str], host_key: str | None, *, timeout: float
-):
-    """asyncssh connection trusting only ``host_key`` (the trigger's side of :func:`connect`)."""
-    import asyncssh
-
-    _quiet("asyncssh")
-    if not host_key:
-        raise NodeUnreachable(f"no pinned host key for {host}:{port}; refusing to connect without one")
-    trusted = asyncssh.import_public_key(host_key)
-    return await asyncssh.connect(
-        host,
-        port=port,
-        username=user,
-        client_keys=[str(key_path)],
-        known_hosts=([trusted], [], []),
-        agent_path=None,
-        connect_timeout=timeout,
-    )

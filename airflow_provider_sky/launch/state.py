@@ -1,4 +1,4 @@
-"""The per-cluster state directory: SSH key, cluster record, nothing else.
+"""The per-cluster state directory: SSH key, cluster record, log offsets printed so far.
 
 Why on disk: the worker that provisions, the triggerer that polls and the janitor that cleans
 up may be different processes (or restarts of one). They share only the cluster name and this
@@ -19,6 +19,7 @@ from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.launch.ssh import generate_keypair
 
 CLUSTER_RECORD = "cluster.json"
+LOG_OFFSETS = "log_offsets.json"
 PRIVATE_KEY = "id_ed25519"
 
 
@@ -71,11 +72,38 @@ def save_record(cluster_name: str, record: dict[str, Any]) -> Path:
     return directory / CLUSTER_RECORD
 
 
+def update_record(cluster_name: str, **fields: Any) -> bool:
+    """Merge ``fields`` into an existing record (False when the cluster has none any more)."""
+    record = load_record(cluster_name)
+    if record is None:
+        return False
+    save_record(cluster_name, record | fields)
+    return True
+
+
 def load_record(cluster_name: str) -> dict[str, Any] | None:
     path = cluster_dir(cluster_name) / CLUSTER_RECORD
     if not path.exists():
         return None
     return json.loads(path.read_text())
+
+
+def save_offsets(cluster_name: str, offsets: list[int]) -> None:
+    """Remember how far the job log was printed, so a restarted poller does not print it again."""
+    directory = cluster_dir(cluster_name)
+    if not directory.is_dir():
+        return  # torn down meanwhile: nothing left to resume
+    tmp = directory / f".{LOG_OFFSETS}.tmp"
+    tmp.write_text(json.dumps(offsets))
+    tmp.replace(directory / LOG_OFFSETS)
+
+
+def load_offsets(cluster_name: str) -> list[int] | None:
+    try:
+        data = json.loads((cluster_dir(cluster_name) / LOG_OFFSETS).read_text())
+    except (OSError, ValueError):
+        return None
+    return [int(x) for x in data] if isinstance(data, list) else None
 
 
 def list_clusters() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import logging
 import math
 import os
 import re
@@ -26,6 +27,13 @@ from airflow_provider_sky.errors import SkyUserError
 
 CLOUDS = ("aws", "gcp", "azure", "local")
 _CLOUD_ALIASES = {"amazon": "aws", "google": "gcp", "gce": "gcp", "az": "azure"}
+# Clouds SkyPilot knows that this launcher does not: an any_of/ordered entry on one is skipped
+# (SkyPilot skips clouds that are not enabled), while a name known to neither stays a typo error.
+SKYPILOT_ONLY_CLOUDS = (
+    "lambda", "runpod", "kubernetes", "k8s", "oci", "ibm", "scp", "paperspace", "fluidstack", "cudo",
+    "vsphere", "do", "nebius", "vast", "hyperbolic", "ssh",
+)  # fmt: skip
+log = logging.getLogger(__name__)
 
 # Keys a SkyPilot task may carry that the launcher understands.
 TOP_LEVEL_KEYS = (
@@ -251,6 +259,15 @@ def _parse_positive_int(value: Any, key: str, minimum: int = 1) -> int:
     return number
 
 
+def _skypilot_only_cloud(item: Mapping[str, Any]) -> str | None:
+    """The cloud an any_of/ordered entry names when SkyPilot supports it and this launcher does not."""
+    name = item.get("cloud")
+    if name is None and item.get("infra") is not None:
+        name = str(item["infra"]).split("/")[0]
+    text = str(name).strip().lower() if name is not None else ""
+    return text if text in SKYPILOT_ONLY_CLOUDS else None
+
+
 def parse_infra(value: Any) -> tuple[str | None, str | None, str | None]:
     """``infra: aws/us-east-1[/us-east-1a]`` (SkyPilot >= 0.10) into (cloud, region, zone)."""
     parts = [p.strip() for p in str(value).strip().split("/")]
@@ -345,12 +362,18 @@ class ResourceRequest:
         if not isinstance(items, list) or not items:
             raise _fail(f"{where} must be a non-empty list of resource mappings", "write e.g. - {cloud: aws}")
         out: list[ResourceRequest] = []
+        skipped: list[str] = []
         for i, item in enumerate(items):
             label = f"{where}[{i}]"
             if not isinstance(item, Mapping):
                 raise _fail(
                     f"{label} is not a mapping", "write each entry as keys such as cloud, accelerators"
                 )
+            other = _skypilot_only_cloud(item)
+            if other is not None:
+                log.warning("skipping %s: cloud %r is not supported by this launcher", label, other)
+                skipped.append(other)
+                continue
             for key in item:
                 if key in ("any_of", "ordered"):
                     raise _fail(f"{label} nests {key}", "keep any_of/ordered one level deep")
@@ -370,6 +393,12 @@ class ResourceRequest:
                 merged.update(cloud=part.cloud, region=part.region, zone=part.zone)
             choices = accels or [base.accelerators]
             out.extend(replace(base, **merged, accelerators=a, extras=extras) for a in choices)
+        if not out:
+            needed = ", ".join(dict.fromkeys(skipped))
+            raise _fail(
+                f"no {where} entry is on a cloud this launcher supports (the entries need: {needed})",
+                f"add an entry on one of {', '.join(CLOUDS)}, or launch this task with SkyPilot",
+            )
         return out
 
     def alternatives(self) -> list[ResourceRequest]:
@@ -424,9 +453,18 @@ class TaskSpec:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_yaml(cls, path_or_text: str | os.PathLike[str], secrets: Mapping[str, str] | None = None) -> TaskSpec:
+    def from_yaml(
+        cls,
+        path_or_text: str | os.PathLike[str],
+        secrets: Mapping[str, str] | None = None,
+        envs: Mapping[str, str] | None = None,
+    ) -> TaskSpec:
         """Parse a task file path or YAML text. A one-line string ending in .yaml/.yml is a path."""
         text = os.fspath(path_or_text)
+        if "\n" not in text and os.path.isdir(text):
+            inside = sorted(p for p in os.listdir(text) if p.endswith((".yaml", ".yml")))[:3]
+            hint = f", e.g. {os.path.join(text, inside[0])!r}" if inside else ""
+            raise _fail(f"Task path {text!r} is a directory, not a task file", f"pass the task YAML file{hint}")
         looks_like_path = "\n" not in text and (text.endswith((".yaml", ".yml")) or os.path.isfile(text))
         if looks_like_path:
             if not os.path.isfile(text):
@@ -442,12 +480,18 @@ class TaskSpec:
                 f"Task YAML holds {len(docs)} documents",
                 "put exactly one task in the file (pipelines of tasks are not supported)",
             )
-        return cls.from_dict(docs[0], secrets)
+        return cls.from_dict(docs[0], secrets, envs)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> TaskSpec:
-        """``secrets`` are given at launch (SkyPilot's ``--secret``): they fill the task's null
-        secrets and override its values, so secret values need not live in the task itself."""
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        secrets: Mapping[str, str] | None = None,
+        envs: Mapping[str, str] | None = None,
+    ) -> TaskSpec:
+        """``secrets`` and ``envs`` are given at launch (SkyPilot's ``--secret`` and ``--env``): they
+        fill the task's null entries and override its values, so secret values need not live in
+        the task itself."""
         if not isinstance(data, Mapping):
             raise _fail(
                 f"A task must be a mapping, got {type(data).__name__}", "write keys such as resources, run"
@@ -474,7 +518,7 @@ class TaskSpec:
             file_mounts=_parse_file_mounts(data.get("file_mounts")),
             setup=_parse_command(data.get("setup"), "setup"),
             run=_parse_command(data.get("run"), "run"),
-            envs=_parse_str_map(data.get("envs"), "envs"),
+            envs=_parse_overridable(data.get("envs"), envs or {}, "envs", "--env", "envs="),
             secrets=_parse_secrets(data.get("secrets"), secrets or {}),
             inputs=inputs,
             input_regions=input_regions,
@@ -569,18 +613,29 @@ def _parse_str_map(value: Any, key: str) -> dict[str, str]:
     return out
 
 
-def _parse_secrets(value: Any, given: Mapping[str, str]) -> dict[str, str]:
-    """The task's secrets with launch-time values on top; one still null was never given (SkyPilot's rule)."""
+def _parse_overridable(value: Any, given: Mapping[str, str], key: str, flag: str, argument: str) -> dict[str, str]:
+    """The task's ``key`` mapping with launch-time values on top; a null still left was never given.
+
+    ``NAME: null`` is SkyPilot's way to say "given at launch" (``flag`` on the command line,
+    ``argument`` on SkyLaunchOperator), so the error names both.
+    """
     if value is not None and not isinstance(value, Mapping):
-        raise _fail("secrets must be a mapping", "write secrets: {NAME: value}, or NAME: null to give it at launch")
+        raise _fail(f"{key} must be a mapping", f"write {key}: {{NAME: value}}, or NAME: null to give it at launch")
     merged = {**(value or {}), **given}
     missing = sorted(str(name) for name, item in merged.items() if item is None)
     if missing:
+        first = missing[0]
         raise _fail(
-            f"secrets {', '.join(missing)} have no value",
-            "give each a value at launch (SkyLaunchOperator's secrets=) or in the task file",
+            f"{key} {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value",
+            f"give {'it' if len(missing) == 1 else 'each'} at launch: airflow-sky launch {flag} {first}=VALUE, "
+            f"or SkyLaunchOperator({argument}{{{first!r}: ...}}); or write the value in the task file",
         )
-    parsed = _parse_str_map(merged, "secrets")
+    return _parse_str_map(merged, key)
+
+
+def _parse_secrets(value: Any, given: Mapping[str, str]) -> dict[str, str]:
+    """The task's secrets with launch-time values on top (SkyPilot's rule), masked from here on."""
+    parsed = _parse_overridable(value, given, "secrets", "--secret", "secrets=")
     redact.register(parsed)  # masked in every log line and error from here on
     return parsed
 

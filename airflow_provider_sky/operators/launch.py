@@ -85,6 +85,8 @@ class SkyLaunchOperator(BaseOperator):
         template field, so no value reaches the serialized DAG; values are still rendered at
         execute, so ``{"HF_TOKEN": "{{ var.value.hf_token }}"}`` reads an Airflow Variable then
         (and keeps the value out of the DAG file too). Inline values in ``task`` are moved here.
+    :param envs: env values given at launch like SkyPilot's ``--env NAME=VALUE``: they fill the
+        task's ``envs: {NAME: null}`` entries and override its values.
     :param failover: try the next candidate on capacity/quota errors (zone, region, cloud).
     :param deferrable: poll from the triggerer instead of the worker.
     :param keep_cluster: leave the cluster up after the job; it expires after ``autostop_minutes``.
@@ -102,6 +104,7 @@ class SkyLaunchOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "task",
+        "envs",
         "failover",
         "keep_cluster",
         "autostop_minutes",
@@ -140,6 +143,7 @@ class SkyLaunchOperator(BaseOperator):
         gcp_conn_id: str | None = "google_cloud_default",
         azure_conn_id: str | None = "wasb_default",
         secrets: Mapping[str, str] | None = None,
+        envs: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -147,6 +151,7 @@ class SkyLaunchOperator(BaseOperator):
         if secrets is not None and not isinstance(secrets, Mapping):
             raise SkyUserError(f"secrets is a {type(secrets).__name__}", 'pass secrets={"NAME": "value"}')
         self._secrets: dict[str, Any] = {**inline, **(secrets or {})}
+        self.envs = envs
         self.failover = failover
         self.deferrable = deferrable
         self.keep_cluster = keep_cluster
@@ -197,10 +202,11 @@ class SkyLaunchOperator(BaseOperator):
         given = {name: str(self.render_template(value, context)) for name, value in self._secrets.items()}
         for value in given.values():
             mask_secret(value)
+        envs = {str(k): str(v) for k, v in (parse_mapping("envs", self.envs, '{"NAME": "value"}') or {}).items()}
         if isinstance(self.task, Mapping):
-            spec = TaskSpec.from_dict(self.task, given)
+            spec = TaskSpec.from_dict(self.task, given, envs)
         else:
-            spec = TaskSpec.from_yaml(self.task, given)
+            spec = TaskSpec.from_yaml(self.task, given, envs)
         for value in spec.secrets.values():
             mask_secret(value)
         return spec
@@ -321,6 +327,7 @@ class SkyLaunchOperator(BaseOperator):
         given), so resuming works on any worker after any triggerer restart.
         """
         args = self.arguments()
+        event = runner.resume_event(event)  # the trigger's event carries ids only
         state = event["launch_state"]
         cluster = runner.ClusterHandle.from_dict(event["handle"])
         status = event.get("status")

@@ -1,9 +1,11 @@
 """SkyLaunchTrigger: follow a detached job on a cluster from the triggerer, without a worker slot.
 
 Everything the trigger needs is in its kwargs (the cluster handle: addresses, pinned host keys,
-the *path* of the SSH key) plus the log offsets it starts from, and everything about the job is
-in files on the node. So a triggerer restart simply re-creates the trigger and polls on; at
-worst the log lines since the last deferral are printed again.
+the *path* of the SSH key) and in the cluster's state dir, and everything about the job is in
+files on the node. The log offsets it has printed up to are saved in the state dir after each
+poll, so a triggerer restart re-creates the trigger and goes on from there without printing a
+line twice. The terminal event carries ids only (status, cluster, exit code): the worker reads
+the rest from the state dir (:func:`~airflow_provider_sky.launch.runner.resume_event`).
 """
 
 from __future__ import annotations
@@ -15,21 +17,23 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_sky.launch import runner
+from airflow_provider_sky.launch import runner, state
+from airflow_provider_sky.launch.async_poll import ClusterPoller
 
 # Polls in a row with a node unreachable (and the cloud saying it still exists) before giving up.
 MAX_UNREACHABLE_POLLS = 12
 
 
 class SkyLaunchTrigger(BaseTrigger):
-    """Poll a launched job until it ends; yield one event: finished, preempted, lost or timeout.
+    """Poll a launched job until it ends; yield one event: finished, vanished, preempted, lost or timeout.
 
     :param handle: ``ClusterHandle.to_dict()`` of the cluster running the job.
-    :param offsets: per-node log byte offsets to resume from.
+    :param offsets: per-node log byte offsets to resume from (a later offset saved in the state
+        dir by an earlier run of this trigger wins).
     :param poll_interval: seconds between polls.
     :param deadline: unix time after which the job counts as timed out (None: no limit).
-    :param launch_state: opaque JSON the operator needs when it resumes (plan, attempts, restart
-        count); handed back untouched in the event, so resuming depends on nothing but the event.
+    :param launch_state: JSON the operator needs when it resumes (plan, attempts, restart
+        count); written to the cluster's record with the terminal event, not carried in it.
     """
 
     def __init__(
@@ -61,44 +65,46 @@ class SkyLaunchTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         handle = runner.ClusterHandle.from_dict(self.handle)
-        offsets = list(self.offsets)
+        saved = await asyncio.to_thread(state.load_offsets, handle.cluster_name)
+        if saved is None or len(saved) != len(self.offsets):
+            saved = self.offsets
+        offsets = [max(a, b) for a, b in zip(self.offsets, saved, strict=True)]
+        async with ClusterPoller(handle) as poller:
+            status, fields = await self._follow(handle, poller, offsets)
+        await asyncio.to_thread(state.update_record, handle.cluster_name, launch_state=self.launch_state)
+        yield TriggerEvent({"status": status, "cluster_name": handle.cluster_name, **fields})
+
+    async def _follow(
+        self, handle: runner.ClusterHandle, poller: ClusterPoller, offsets: list[int]
+    ) -> tuple[str, dict[str, Any]]:
+        """Poll until the job ends; the terminal status and its (small) fields."""
         unreachable = 0
+        beat = time.monotonic()
         while True:
-            result = await runner.poll_async(handle, offsets)
-            offsets = result.offsets
+            result = await poller.poll(offsets)
             for line in result.new_log.splitlines():
                 self.log.info("%s", line)
+            if result.offsets != offsets:
+                offsets = result.offsets
+                await asyncio.to_thread(state.save_offsets, handle.cluster_name, offsets)
             if result.done:
-                tail = await runner.log_tail_async(handle) if result.exit_code else ""
-                yield self._event("finished", exit_code=result.exit_code, log_tail=tail)
-                return
+                return "finished", {"exit_code": result.exit_code}
+            if result.vanished_nodes:
+                return "vanished", {"nodes": result.vanished_nodes}
             if result.lost_nodes:
                 unreachable += 1
                 if await asyncio.to_thread(runner.is_preempted, handle):
-                    yield self._event("preempted", lost_nodes=result.lost_nodes)
-                    return
+                    return "preempted", {"nodes": result.lost_nodes}
                 if unreachable >= MAX_UNREACHABLE_POLLS:
-                    yield self._event("lost", lost_nodes=result.lost_nodes)
-                    return
+                    return "lost", {"nodes": result.lost_nodes}
             else:
                 unreachable = 0
             if self.deadline is not None and time.time() > self.deadline:
-                yield self._event("timeout", log_tail=await runner.log_tail_async(handle))
-                return
+                return "timeout", {}
+            if time.monotonic() - beat > runner.HEARTBEAT_SECONDS:
+                await asyncio.to_thread(runner.heartbeat, handle)
+                beat = time.monotonic()
             await asyncio.sleep(self.poll_interval)
-
-    def _event(self, status: str, **fields: Any) -> TriggerEvent:
-        payload: dict[str, Any] = {
-            "status": status,
-            "cluster_name": self.handle["cluster_name"],
-            "exit_code": None,
-            "log_tail": "",
-            "lost_nodes": [],
-            "handle": self.handle,
-            "launch_state": self.launch_state,
-        }
-        payload.update(fields)
-        return TriggerEvent(payload)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task: delete the cluster (a restart does not get here)."""

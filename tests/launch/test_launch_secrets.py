@@ -73,7 +73,8 @@ def test_launch_values_override_the_task_and_every_null_must_be_given():
     op = SkyLaunchOperator(task_id="t", task=TASK_YAML, secrets={"TOKEN": "override", "HF_TOKEN": GIVEN})
     assert op.task_spec(_context()).secrets == {"TOKEN": "override", "HF_TOKEN": GIVEN}
     missing = SkyLaunchOperator(task_id="t", task=TASK_YAML)
-    with pytest.raises(SkyUserError, match=r"secrets HF_TOKEN have no value\. Fix: give each a value at launch"):
+    expected = r"secrets HF_TOKEN has no value\. Fix: give it at launch: airflow-sky launch --secret HF_TOKEN=VALUE"
+    with pytest.raises(SkyUserError, match=expected):
         missing.task_spec(_context())
 
 

@@ -124,7 +124,7 @@ def test_memory_forms(value, norm):
         ({"resources": {"cloud": "awz"}}, "Unknown cloud 'awz'", "'aws'"),
         ({"resources": {"infra": "aws//x"}}, "infra 'aws//x' is malformed", "cloud[/region[/zone]]"),
         ({"inputs": {"s3://b/x": "big"}}, "size 'big'", "GB"),
-        ({"envs": {"TOKEN": None}}, "envs.TOKEN has no value", "give TOKEN a value"),
+        ({"envs": {"TOKEN": None}}, "envs TOKEN has no value", "airflow-sky launch --env TOKEN=VALUE"),
     ],
 )
 def test_bad_input_names_key_and_fix(data, in_problem, in_fix):

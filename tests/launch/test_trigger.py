@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import json
+import logging
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -61,11 +67,66 @@ def test_finished_job_yields_one_event_with_exit_code(cluster):
     assert [(e["status"], e["exit_code"]) for e in events] == [("finished", 0)]
 
 
-def test_failing_job_event_carries_the_log_tail(cluster):
+def test_failing_job_resumes_with_the_log_tail_read_by_the_worker(cluster):
     handle = cluster("echo the-last-words; exit 3")
     [event] = _events(SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.1))
-    assert event["exit_code"] == 3
-    assert "the-last-words" in event["log_tail"]
+    assert event == {"status": "finished", "cluster_name": "trig", "exit_code": 3}
+    resumed = runner.resume_event(event)
+    assert "the-last-words" in resumed["log_tail"]
+    assert resumed["handle"]["instances"] == handle.to_dict()["instances"]
+
+
+def test_event_is_small_and_carries_no_host_key_or_key_path(cluster):
+    handle = cluster("echo done")
+    launch_state = {"plan": {"candidates": [{"cloud": "local"}] * 50}, "restarts": 0}
+    [event] = _events(SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.1, launch_state=launch_state))
+    text = json.dumps(event)
+    assert len(text) < 500, text
+    assert handle.nodes()[0].host_key.split()[1] not in text and handle.key_path not in text
+    assert runner.resume_event(event)["launch_state"] == launch_state  # kept in the cluster's record
+
+
+def test_polling_never_blocks_the_event_loop(cluster, caplog):
+    handle = cluster("for i in $(seq 15); do echo line-$i; sleep 0.1; done")
+
+    async def follow() -> list[dict]:
+        loop = asyncio.get_running_loop()
+        loop.slow_callback_duration = 0.05
+        trigger = SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.05)
+        return [event.payload async for event in trigger.run()]
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        events = asyncio.run(follow(), debug=True)
+    assert [e["status"] for e in events] == ["finished"]
+    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+    assert slow == []
+
+
+def test_trigger_keeps_one_ssh_connection_across_polls(cluster, monkeypatch):
+    import asyncssh
+
+    handle = cluster("sleep 1")
+    opened = []
+    real_connect = asyncssh.connect
+
+    async def counting_connect(*args, **kwargs):
+        opened.append(args)
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncssh, "connect", counting_connect)
+    [event] = _events(SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.05))
+    assert event["status"] == "finished" and len(opened) == 1
+
+
+def test_vanished_job_process_ends_at_once_with_its_log_tail(cluster):
+    handle = cluster("echo about-to-vanish; sleep 30")
+    time.sleep(0.5)
+    job_pid = int((Path(handle.nodes()[0].remote_root) / ".sky/job/pid").read_text())
+    os.kill(job_pid, signal.SIGKILL)
+    started = time.monotonic()
+    [event] = _events(SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.1))
+    assert event["status"] == "vanished" and time.monotonic() - started < 3
+    assert "about-to-vanish" in runner.resume_event(event)["log_tail"]
 
 
 class _Lines:
@@ -76,6 +137,31 @@ class _Lines:
 
     def info(self, fmt: str, *args: object) -> None:
         self.lines.append(fmt % args)
+
+
+def test_restarted_trigger_does_not_print_lines_again(cluster):
+    handle = cluster("echo first-line; sleep 1.5; echo second-line")
+    first = SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.1)
+    first._log = printed_before = _Lines()
+
+    async def until_first_line():
+        async for _ in first.run():
+            pass
+
+    async def run_then_stop():  # the triggerer stops: the trigger is cancelled mid-poll
+        task = asyncio.ensure_future(until_first_line())
+        while printed_before.lines != ["first-line"]:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_then_stop())
+    restarted = _rebuild(first)  # same kwargs as at deferral: offsets [0]
+    restarted._log = printed_after = _Lines()
+    [event] = _events(restarted)
+    assert event["status"] == "finished"
+    assert printed_after.lines == ["second-line"]
 
 
 def test_rebuilt_trigger_resumes_from_its_offset(cluster):
@@ -101,7 +187,7 @@ def test_preempted_node_yields_preempted(cluster):
 def test_deadline_passed_yields_timeout(cluster):
     handle = cluster("echo waiting; sleep 30")
     [event] = _events(SkyLaunchTrigger(handle=handle.to_dict(), poll_interval=0.1, deadline=time.time() + 0.3))
-    assert event["status"] == "timeout" and "waiting" in event["log_tail"]
+    assert event["status"] == "timeout" and "waiting" in runner.resume_event(event)["log_tail"]
 
 
 def test_on_kill_tears_the_cluster_down(cluster):

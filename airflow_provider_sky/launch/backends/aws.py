@@ -180,6 +180,15 @@ def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> Non
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
 
 
+def set_tags(cluster_name: str, region: str, options: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    """Overwrite ``tags`` on the cluster's live instances (the heartbeat's path)."""
+    ids = [i.instance_id for i in describe(cluster_name, region, options)]
+    if ids:
+        _client("ec2", region, options).create_tags(
+            Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        )
+
+
 def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
     regions = options.get("regions")
     if not regions:

@@ -37,6 +37,10 @@ TAG_RUN = "sky-run"
 TAG_TASK = "sky-task"
 TAG_EXPIRES = "sky-expires"  # unix seconds after which the janitor may delete the resource
 TAG_KEEP = "sky-keep"  # "true": the user kept the cluster; only its TTL ends it, not its run
+TAG_TTL = "sky-ttl"  # seconds the cluster may live after its last heartbeat
+TAG_HEARTBEAT = "sky-heartbeat"  # unix seconds, refreshed by the owner while it polls the job
+TAG_OWNER_PID = "sky-owner-pid"  # the launching process (a CLI or plain Python launch, no DAG run)
+TAG_OWNER_STARTED = "sky-owner-started"  # its start time in 1/100 s, so a reused pid is not the owner
 
 Scope = Literal["zone", "region", "cloud"]
 

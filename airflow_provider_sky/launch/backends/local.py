@@ -1,8 +1,10 @@
 """The embedded default cloud: every "VM" is an OpenSSH ``sshd`` on a loopback port.
 
 Each VM gets its own directory (host key, config, authorized key, home), its own sshd process
-group, and an environment marker (``SKY_LOCAL_VM``, set for every session with ``SetEnv``) so
-terminate can find and kill detached jobs that left sshd's process group.
+group, and an environment marker (``SKY_LOCAL_VM``, in sshd's own environment and set for every
+session with ``SetEnv``) so terminate can find and kill sshd and detached jobs that left its
+process group, even when the launcher died before it could record sshd's pid. The VM's record
+(``meta.json``) is written before sshd starts, so a VM is never running without one.
 
 Regions and zones are plain names (``local-a``, ``local-a1``...) with a capacity, so failover can
 be exercised without a cloud. Capacity comes from ``options["capacity"]`` or the environment
@@ -98,8 +100,8 @@ def _alive(meta: Mapping[str, Any]) -> bool:
     try:
         proc = psutil.Process(int(meta["pid"]))
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, KeyError, ValueError):
-        return False
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False  # no pid yet: sshd was never started, or its launcher died first
 
 
 def _all_meta() -> list[dict[str, Any]]:
@@ -181,21 +183,30 @@ def _start_vm(request: ProvisionRequest, rank: int) -> Instance:
     (vm_dir / "authorized_keys").write_text(request.ssh_public_key.strip() + "\n")
     port = _free_port()
     (vm_dir / "sshd_config").write_text(_sshd_config(vm_dir, port, instance_id))
-    with open(vm_dir / "sshd.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sshd, "-D", "-e", "-f", str(vm_dir / "sshd_config")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )
     instance = Instance(
         instance_id=instance_id, cloud=CLOUD, region=request.region, zone=request.zone,
         instance_type=request.instance_type, state="running", ssh_host="127.0.0.1", ssh_port=port,
         ssh_user=getpass.getuser(), host_key=host_public.split(" ")[0] + " " + host_public.split(" ")[1],
         remote_root=str(vm_dir / "home"), sandboxed=True, tags=dict(request.tags), launched_at=time.time(),
     )
-    meta = instance.to_dict() | {"pid": proc.pid, "use_spot": request.use_spot}
-    (vm_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    meta = instance.to_dict() | {"pid": None, "use_spot": request.use_spot}
+    _write_meta(vm_dir, meta)
+    with open(vm_dir / "sshd.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(vm_dir / "sshd_config")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, ENV_MARKER: instance_id},
+        )
+    _write_meta(vm_dir, meta | {"pid": proc.pid})
     _wait_listening(proc, port, vm_dir)
     return instance
+
+
+def _write_meta(vm_dir: Path, meta: Mapping[str, Any]) -> None:
+    """Replace the VM's record atomically (a concurrent reader sees the old or the new one)."""
+    tmp = vm_dir / ".meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(vm_dir / "meta.json")
 
 
 def _wait_listening(proc: subprocess.Popen, port: int, vm_dir: Path, timeout: float = 10.0) -> None:
@@ -276,6 +287,10 @@ def _exists(proc: psutil.Process) -> bool:
 
 
 def _kill_vm(vm_dir: Path, meta: Mapping[str, Any]) -> None:
+    if meta.get("pid") is None:  # sshd may have started unrecorded: its marker finds it
+        _kill_marked(meta["instance_id"])
+        shutil.rmtree(vm_dir, ignore_errors=True)
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(int(meta["pid"]), signal.SIGKILL)
     with contextlib.suppress(psutil.Error):
@@ -292,6 +307,13 @@ def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> Non
     for meta in _all_meta():
         if meta.get("tags", {}).get(TAG_CLUSTER) == cluster_name:
             _kill_vm(vms_root() / meta["instance_id"], meta)
+
+
+def set_tags(cluster_name: str, region: str, options: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    """Merge ``tags`` into every VM of the cluster (the heartbeat's path)."""
+    for meta in _all_meta():
+        if meta.get("tags", {}).get(TAG_CLUSTER) == cluster_name:
+            _write_meta(vms_root() / meta["instance_id"], meta | {"tags": {**meta["tags"], **tags}})
 
 
 def preempt(instance_id: str) -> None:
