@@ -14,6 +14,8 @@ seconds are counted for the copying process and for each emulator's process grou
 Emulator ceilings are measured first with a tight client (raw keep-alive http.client in 16
 processes, no SDK): requests/s for 4 KiB GET and PUT, MB/s for 16 MiB GET and PUT.
 
+Then the sync case (bench/copy_sync.py): re-syncing 3,000 unchanged objects onto each store.
+
 Writes bench/results/copy_vs_rclone.json and prints a table. Targets from the issue: >= 1.2x
 rclone's throughput on (a) and >= 2x on (b), with our peak memory inside
 concurrency x chunk size plus a constant.
@@ -44,6 +46,7 @@ from airflow_provider_sky.devtools.emulators import (
     running_emulators,
     start_azurite,
 )
+from bench.copy_sync import run_sync_cases
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -442,6 +445,7 @@ def main() -> int:
                     results.extend(_run_workload(emulators, route, workload, Path(tmp)))
             ceilings = _ceilings(emulators)
             print(f"  emulator ceilings (tight client): {json.dumps(ceilings)}", flush=True)
+            sync_unchanged = run_sync_cases(emulators, Path(tmp))
         finally:
             emulators.azure.stop()  # possibly a replacement started here (see _fresh_azurite)
     ratios = _ratios(results)
@@ -470,6 +474,7 @@ def main() -> int:
         "emulator_bound": _bounds(results),
         "targets": {"large_vs_rclone": 1.2, "small_vs_rclone": 2.0},
         "memory": memory,
+        "sync_unchanged": sync_unchanged,
     }
     (RESULTS / "copy_vs_rclone.json").write_text(json.dumps(report, indent=2) + "\n")
     print("\n| route | workload | tool | MB/s | objects/s | peak RSS MiB | CPU s (own / fake-gcs / Azurite) |")
