@@ -26,13 +26,16 @@ Four sections, one run (`make bench BENCH=overlay`, about 10 minutes on two core
    apart. Compared with rclone (local -> local) and ``airflow-sky cp`` (file -> file) on the
    same files, whose CPU is the whole process under /usr/bin/time.
 
-Writes bench/results/overlay.json and prints markdown tables. Everything started here
+Writes bench/results/overlay.json and prints markdown tables. ``python -m bench.overlay --only
+loopback`` runs one section (no root needed for that one) and merges it into the JSON already
+there, keeping the other sections' results; ``SKY_BENCH_OVERLAY_LB_REPEATS=1`` makes it quicker. Everything started here
 (testbeds, emulators, gateways) is stopped in ``finally`` blocks; the JSON records what
 ``ip netns list`` showed at the end and the load average at start and end.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -767,16 +770,45 @@ def _netns_list() -> list[str]:
     return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
 
 
-def main() -> int:
+SECTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {"triangle": triangle, "multicast": multicast,
+                                                         "loopback": loopback}  # fmt: skip
+SUMMARY_OF = {"triangle": "triangle_summary", "loopback": "loopback_summary"}
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.overlay", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--only", action="append", choices=sorted(SECTIONS), metavar="SECTION",
+                        help="run only this section (repeatable); the other sections' results already in "
+                             "overlay.json are kept")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def _earlier_results(rerun: list[str]) -> dict[str, Any]:
+    """overlay.json's results for the sections not run this time (a partial run merges into it)."""
+    try:
+        earlier: dict[str, Any] = json.loads((RESULTS / "overlay.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    for name in rerun:
+        earlier.pop(name, None)
+        earlier.pop(SUMMARY_OF.get(name, ""), None)
+    return {k: v for k, v in earlier.items() if k in SECTIONS or k in SUMMARY_OF.values() or k == "section_seconds"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every section (``make bench``), or ``--only SECTION`` merged into the results already written."""
+    args = _parse_args(argv or [])
+    selected = args.only or list(SECTIONS)
     if shutil.which("rclone") is None:
         print("rclone is not installed: run `make setup`", file=sys.stderr)
         return 1
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 and set(selected) - {"loopback"}:
         print("the overlay benchmark needs root (network namespaces)", file=sys.stderr)
         return 1
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_start": os.getloadavg(),
-                              "netns_before": _netns_list()}  # fmt: skip
+    report: dict[str, Any] = _earlier_results(selected) if args.only else {}
+    report.update({"cpus": os.cpu_count(), "load_average_start": os.getloadavg(), "netns_before": _netns_list(),
+                   "sections_run": selected})  # fmt: skip
     failures: list[str] = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sky-bench-overlay-") as tmp:
@@ -785,7 +817,8 @@ def main() -> int:
         previous_state = os.environ.get("SKY_STATE_DIR")
         os.environ["SKY_STATE_DIR"] = str(state)  # gateways inherit it: their job dirs are ours alone
         try:
-            for name, section in (("triangle", triangle), ("multicast", multicast), ("loopback", loopback)):
+            for name in selected:
+                section = SECTIONS[name]
                 t0 = time.monotonic()
                 print(f"  -- {name}", flush=True)
                 try:
@@ -818,8 +851,7 @@ def main() -> int:
     report["rclone_version"] = version.split("\n")[0]
     (RESULTS / "overlay.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     print_tables(report)
-    errors = [r["tool"] for s in ("triangle", "multicast", "loopback") for r in report.get(s, {}).get("runs", [])
-              if r["error"]]  # fmt: skip
+    errors = [r["tool"] for s in selected for r in report.get(s, {}).get("runs", []) if r["error"]]
     if errors:
         print(f"\nruns with errors: {errors}", file=sys.stderr)
     if report["our_netns_left"]:
@@ -829,4 +861,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

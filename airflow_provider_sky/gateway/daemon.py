@@ -112,7 +112,7 @@ class Gateway:
             assert self._store is not None
             self._reader = ReadStage(
                 Reader(self._store, uri.bucket, md5=False), workers, self.budget, self.stopping,
-                self._on_read, self.fail,
+                self._frame_of, self._dispatch, self.fail, compressing=self._compress,
             )  # fmt: skip
         self._partition_regions = {int(p): set(r) for p, r in doc.get("partition_regions", {}).items()}
         self.state = "running"
@@ -257,19 +257,19 @@ class Gateway:
         return doc
 
     # -- routing -----------------------------------------------------------------------------
-    def _on_read(self, request: ChunkRequest, chunk: Chunk) -> None:
-        """Source: build the frame (compressed if it pays) and send it along a partition."""
+    def _frame_of(self, request: ChunkRequest, chunk: Chunk) -> Frame:
+        """Source: the chunk's frame, compressed if it pays (the read stage then sends it)."""
         payload: bytes = chunk.data
         compressed = False
         if self._compress and payload:
             packed = self._compressor().compress(payload)
             if len(packed) < 0.95 * len(payload):
                 payload, compressed = packed, True
-        frame = Frame(
+            del packed  # an incompressible chunk's attempt is freed here, not after the send
+        return Frame(
             request.chunk_id, 0, request.job.part_number, request.job.offset, request.job.length,
             chunk.digest.crc32c, request.manifest, payload, compressed=compressed,
         ).seal()  # fmt: skip
-        self._dispatch(request, frame, request.job.length)
 
     def _compressor(self) -> Any:
         compressor = getattr(self._zstd, "c", None)

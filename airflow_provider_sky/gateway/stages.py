@@ -290,20 +290,24 @@ class SendStage:
                     if not self.stats.alive:
                         return
                     continue
-                sent = [0]
-
-                def on_sent(n: int, sent: list[int] = sent) -> None:
-                    sent[0] += n
-                    self._sent_bytes(n)
-
-                try:
-                    sock = self._send_with_redial(index, sock, delivery, on_sent)
-                finally:  # what was handed over, less what already left slice by slice
-                    self._owe(-max(0, delivery.wire_bytes - sent[0]))
+                sock = self._send_one(index, sock, delivery)
+                del delivery  # its bytes are back in the budget: free them now, not when the next frame comes
         finally:
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.close()
+
+    def _send_one(self, index: int, sock: ssl.SSLSocket | None, delivery: Delivery) -> ssl.SSLSocket | None:
+        sent = [0]
+
+        def on_sent(n: int) -> None:
+            sent[0] += n
+            self._sent_bytes(n)
+
+        try:
+            return self._send_with_redial(index, sock, delivery, on_sent)
+        finally:  # what was handed over, less what already left slice by slice
+            self._owe(-max(0, delivery.wire_bytes - sent[0]))
 
     def _send_with_redial(
         self, index: int, sock: ssl.SSLSocket | None, delivery: Delivery, on_sent: Callable[[int], None]
@@ -401,6 +405,43 @@ class ReceiveStage:
                 return
             threading.Thread(target=self._serve, args=(raw, peer), name=f"receive-{peer[0]}", daemon=True).start()
 
+    def _receive_one(self, sock: ssl.SSLSocket) -> bool:
+        """Read one frame and hand it on; False when the peer is done.
+
+        One call per frame, so this thread lets go of a chunk as soon as it is handed on: a
+        reference kept while waiting for the next frame would hold bytes the budget no longer counts.
+        """
+        head = recv_header(sock)
+        if head is None:
+            return False
+        frame, length = head
+        onward = self._cut_through(frame)
+        if onward is not None:
+            stream = StreamedFrame(frame, sock, length)
+            onward.put(stream)
+            stream.wait(self._stopping)
+            if stream.inbound_broken:
+                return False
+            with self._lock:
+                self.bytes_received += length
+            return True
+        # Twice the payload while it lands: the socket fills a buffer that is then copied
+        # into the read-only bytes the CRC32C and store SDKs take (see recv_payload). A
+        # compressed chunk keeps room for the raw bytes a writer will decompress it into.
+        kept = length + (frame.raw_length if frame.compressed else 0)
+        charge = max(2 * length, kept)
+        self._budget.acquire(charge, self._stopping)
+        try:
+            recv_payload(sock, frame, length)
+        except BaseException:
+            self._budget.release(charge)
+            raise
+        self._budget.release(charge - kept)
+        with self._lock:
+            self.bytes_received += length
+        self._on_frame(frame, kept)
+        return True
+
     def _serve(self, raw: socket.socket, peer: tuple[str, int]) -> None:
         raw.settimeout(10.0)
         try:
@@ -414,33 +455,8 @@ class ReceiveStage:
             return
         sock.settimeout(None)
         try:
-            while not self._stopping():
-                head = recv_header(sock)
-                if head is None:
-                    return
-                frame, length = head
-                onward = self._cut_through(frame)
-                if onward is not None:
-                    stream = StreamedFrame(frame, sock, length)
-                    onward.put(stream)
-                    stream.wait(self._stopping)
-                    if stream.inbound_broken:
-                        return
-                    with self._lock:
-                        self.bytes_received += length
-                    continue
-                # Twice the payload while it lands: the socket fills a buffer that is then copied
-                # into the read-only bytes the CRC32C and store SDKs take (see recv_payload).
-                self._budget.acquire(2 * length, self._stopping)
-                try:
-                    recv_payload(sock, frame, length)
-                except BaseException:
-                    self._budget.release(2 * length)
-                    raise
-                self._budget.release(length)
-                with self._lock:
-                    self.bytes_received += length
-                self._on_frame(frame, length)
+            while not self._stopping() and self._receive_one(sock):
+                pass
         except Stopped:
             pass
         except IntegrityError as exc:
@@ -542,13 +558,17 @@ class WriteStage:
                 delivery = self.queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            try:
-                self._write(delivery.frame)
-                self._on_written(delivery.frame)
-            except Exception as exc:
-                self._on_error(f"writing part {delivery.frame.part_number} of {delivery.frame.manifest.key!r}: {exc}")
-            finally:
-                delivery.done()
+            self._write_one(delivery)
+            del delivery  # its bytes are back in the budget: free them now, not when the next chunk comes
+
+    def _write_one(self, delivery: Delivery) -> None:
+        try:
+            self._write(delivery.frame)
+            self._on_written(delivery.frame)
+        except Exception as exc:
+            self._on_error(f"writing part {delivery.frame.part_number} of {delivery.frame.manifest.key!r}: {exc}")
+        finally:
+            delivery.done()
 
     def _state(self, frame: Frame) -> _ObjectWrite:
         m = frame.manifest
@@ -644,8 +664,18 @@ class ChunkRequest:
         return self.manifest.key
 
 
+def zstd_bound(nbytes: int) -> int:
+    """The most zstd can write for ``nbytes`` of input (ZSTD_compressBound): its output buffer."""
+    return nbytes + (nbytes >> 8) + 128
+
+
 class ReadStage:
-    """Reads chunks from the source store and hands them, with their digests, to the router."""
+    """Reads chunks from the source store and hands them, framed, to the router.
+
+    Budget: a chunk is charged before it is read, for its bytes and, when ``compressing``, for
+    the compressor's output buffer too; once framed, the raw bytes are dropped (when the frame
+    carries the compressed copy) and the charge shrinks to the payload the frame holds.
+    """
 
     def __init__(
         self,
@@ -653,11 +683,13 @@ class ReadStage:
         workers: int,
         budget: ByteBudget,
         stopping: Callable[[], bool],
-        on_chunk: Callable[[ChunkRequest, Chunk], None],
+        frame_of: Callable[[ChunkRequest, Chunk], Frame],
+        on_frame: Callable[[ChunkRequest, Frame, int], None],
         on_error: Callable[[str], None],
+        compressing: bool = False,
     ) -> None:
-        self.reader, self._budget = reader, budget
-        self._stopping, self._on_chunk, self._on_error = stopping, on_chunk, on_error
+        self.reader, self._budget, self._compressing = reader, budget, compressing
+        self._stopping, self._frame_of, self._on_frame, self._on_error = stopping, frame_of, on_frame, on_error
         self.queue: queue.Queue[ChunkRequest] = queue.Queue()
         self.bytes_read = 0
         self._lock = threading.Lock()
@@ -670,17 +702,26 @@ class ReadStage:
                 request = self.queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            key, job = request.key, request.job
             try:
-                self._budget.acquire(job.length, self._stopping)
+                self._read_one(request)
             except Stopped:
                 return
-            try:
-                chunk = _retrying(lambda k=key, j=job: self.reader.read(k, j), self._stopping)
-                with self._lock:
-                    self.bytes_read += job.length
-            except Exception as exc:
-                self._budget.release(job.length)
-                self._on_error(f"reading part {job.part_number} of {key!r}: {exc}")
-                continue
-            self._on_chunk(request, chunk)
+
+    def _read_one(self, request: ChunkRequest) -> None:
+        """Read, frame and route one chunk; one call per chunk, so no reference outlives it."""
+        key, job = request.key, request.job
+        charge = job.length + (zstd_bound(job.length) if self._compressing else 0)
+        self._budget.acquire(charge, self._stopping)
+        try:
+            chunk = _retrying(lambda: self.reader.read(key, job), self._stopping)
+            with self._lock:
+                self.bytes_read += job.length
+            frame = self._frame_of(request, chunk)
+        except Exception as exc:
+            self._budget.release(charge)
+            self._on_error(f"reading part {job.part_number} of {key!r}: {exc}")
+            return
+        del chunk  # the raw bytes, unless the frame carries them: gone before the frame waits to be sent
+        held = frame.wire_length
+        self._budget.release(charge - held)
+        self._on_frame(request, frame, held)
