@@ -130,3 +130,11 @@ def test_under_dag_test_a_rendered_keep_cluster_false_tears_down_and_a_variable_
 
     assert run.state == "success"
     assert state.list_clusters() == []  # "False" rendered is false: not kept
+
+
+def test_operator_envs_fill_the_task_nulls_and_override_its_values():
+    op = SkyLaunchOperator(task_id="t", task={"envs": {"MODEL": None, "BATCH": 8}, "run": "true"},
+                           envs={"MODEL": "llama", "BATCH": 16})  # fmt: skip
+    assert op.task_spec(_context()).envs == {"MODEL": "llama", "BATCH": "16"}
+    with pytest.raises(SkyUserError, match=r"envs MODEL has no value.*envs=\{'MODEL'"):
+        SkyLaunchOperator(task_id="t", task={"envs": {"MODEL": None}, "run": "true"}).task_spec(_context())

@@ -96,3 +96,22 @@ def test_file_mount_from_a_bucket_is_fetched_and_uploaded(sshd_available, make_l
     runner.launch_task(task, make_local_plan("local-a1"), log=lines.append,
                        store_credentials=bucket.emulator.credentials)
     assert "shard-0 contents" in lines
+
+
+@pytest.mark.sshd
+def test_a_job_whose_process_vanished_fails_at_once_with_its_log_tail(sshd_available, make_local_plan):
+    import os
+    import signal
+    import time
+
+    def kill_the_job(line: str) -> None:
+        if line == "about-to-vanish":  # the job is running: kill it as the OOM killer would
+            [pid_file] = list(state.state_root().glob("local-vms/*/home/.sky/job/pid"))
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    task = TaskSpec.from_dict({"name": "gone", "run": "echo about-to-vanish; sleep 60"})
+    started = time.monotonic()
+    with pytest.raises(runner.JobFailed) as err:
+        runner.launch_task(task, make_local_plan("local-a1"), log=kill_the_job, poll_interval=0.2)
+    assert time.monotonic() - started < 15
+    assert "vanished without an exit code" in str(err.value) and "about-to-vanish" in err.value.log_tail

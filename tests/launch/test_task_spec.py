@@ -144,3 +144,34 @@ def test_inputs_with_region_feed_joint_placement():
     assert task.input_data() == {"s3://raw/shards": 500.0}
     assert task.input_regions == {"s3://raw/shards": "eu-west-1"}
     assert TaskSpec.from_dict(task.to_dict()) == task
+
+
+def test_any_of_entry_on_a_skypilot_only_cloud_is_skipped_with_a_warning(caplog):
+    spec = TaskSpec.from_dict({"resources": {"any_of": [{"cloud": "lambda", "accelerators": "A100:1"},
+                                                        {"infra": "runpod/US"}, {"cloud": "aws"}]}})  # fmt: skip
+    assert [alt.cloud for alt in spec.resources.alternatives()] == ["aws"]
+    assert "resources.any_of[0]" in caplog.text and "'lambda' is not supported" in caplog.text
+
+
+def test_any_of_with_no_supported_cloud_names_the_clouds_it_needed():
+    with pytest.raises(SkyUserError) as err:
+        TaskSpec.from_dict({"resources": {"ordered": [{"cloud": "lambda"}, {"cloud": "runpod"}]}})
+    assert "the entries need: lambda, runpod" in err.value.problem and "aws" in err.value.fix
+
+
+def test_a_misspelt_cloud_in_any_of_is_still_an_error():
+    with pytest.raises(SkyUserError, match="Unknown cloud 'lamda'"):
+        TaskSpec.from_dict({"resources": {"any_of": [{"cloud": "lamda"}, {"cloud": "aws"}]}})
+
+
+def test_null_envs_and_secrets_are_filled_at_launch():
+    spec = TaskSpec.from_dict({"envs": {"MODEL": None, "BATCH": 8}, "secrets": {"HF_TOKEN": None}},
+                              secrets={"HF_TOKEN": "hf_given"}, envs={"MODEL": "llama", "BATCH": "16"})  # fmt: skip
+    assert spec.envs == {"MODEL": "llama", "BATCH": "16"} and spec.secrets == {"HF_TOKEN": "hf_given"}
+
+
+def test_a_directory_as_task_path_is_one_clear_error(tmp_path):
+    (tmp_path / "train.yaml").write_text("run: true\n")
+    with pytest.raises(SkyUserError) as err:
+        TaskSpec.from_yaml(str(tmp_path))
+    assert "is a directory" in err.value.problem and str(tmp_path / "train.yaml") in err.value.fix
