@@ -9,7 +9,7 @@ exception may quote a connection string. Two defences, both applied to every rec
   JSON-escaped), including inside exception text.
 - **Shapes**: what a credential looks like even when we never loaded it: signed-URL query
   parameters (``sig``, ``X-Amz-Signature``, ``X-Amz-Credential``, ``X-Amz-Security-Token``,
-  ``X-Goog-Signature``), ``Authorization`` headers, ``SharedKey`` and bearer tokens,
+  ``X-Goog-Signature``), botocore's logged SigV4 signatures, ``Authorization`` headers, ``SharedKey`` and bearer tokens,
   ``AccountKey=`` / ``SharedAccessSignature=`` in connection strings, PEM private key blocks.
 
 :func:`install` makes every log record pass through :func:`redact` as it is created, so handlers
@@ -45,6 +45,8 @@ _HEADER_LINE = re.compile(
     r"(?i)\b((?:proxy-)?authorization|x-amz-security-token|x-ms-copy-source-authorization|"
     r"x-goog-iam-authorization-token)(\s*:\s*+)(?!['\"]|b['\"])([^\r\n]+)"
 )
+# botocore's debug line "Signature:" puts the request's SigV4 signature on the next line.
+_SIGV4_LINE = re.compile(r"(\bSignature:[ \t]*\r?\n)[0-9a-f]{64}\b")
 _SHARED_KEY = re.compile(r"\b(SharedKey(?:Lite)?\s+[^:\s]+:)[A-Za-z0-9+/=]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
 # key=value pairs in connection strings and config text.
@@ -57,6 +59,7 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (_PEM, "-----BEGIN \\1PRIVATE KEY-----" + MASK + "-----END \\1PRIVATE KEY-----"),
     (_HEADER_QUOTED, "\\1\\2\\3" + MASK + "\\3"),
     (_HEADER_LINE, "\\1\\2" + MASK),
+    (_SIGV4_LINE, "\\1" + MASK),
     (_SHARED_KEY, "\\1" + MASK),
     (_BEARER, "\\1" + MASK),
     (_CONNECTION_PARTS, "\\1=" + MASK),

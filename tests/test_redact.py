@@ -23,6 +23,8 @@ SAS = "sv=2023-11-03&ss=b&srt=sco&sp=rwdlac&se=2031-01-01T00%3A00%3A00Z&spr=http
         ("&X-Amz-Security-Token=FQoGZXIvYXdzEXAMPLE&x=1", "FQoGZXIvYXdzEXAMPLE"),
         ("headers={'Authorization': b'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE2/2026, Signature=0a1b2c3d4e'}",
          "0a1b2c3d4e"),
+        ("DEBUG botocore.auth: Signature:\n9a5a7ed6d1312a45a9f317d5b6d86d90df82a6aca815e851d2680624dffeecc5",
+         "9a5a7ed6d1312a45"),
         ("Authorization: SharedKey devstoreaccount1:c2VjcmV0c2lnbmF0dXJl", "c2VjcmV0c2lnbmF0dXJl"),
         ("sent header authorization: Bearer ya29.a0AfH6SMBexampletoken", "ya29.a0AfH6SMBexampletoken"),
         ("token Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig in a message", "eyJhbGciOiJIUzI1NiJ9"),

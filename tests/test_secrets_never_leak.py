@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -180,6 +181,8 @@ def test_airflow_sky_verbose_copies_and_launch_print_no_secret(
     assert "DEBUG urllib3" in everything or "DEBUG botocore" in everything  # -v really logged requests
     assert "token-present" in everything
     assert outputs[5][1] != 0 and "Traceback" not in outputs[5][2]
+    assert "DEBUG botocore.auth: Signature:" in everything  # botocore logged each request's signature...
+    assert not re.search(r"Signature:\s*\n[0-9a-f]{64}", everything)  # ...which never shows
     _assert_no_secret(everything, _secrets(gcs_private_key, sas))
 
 
@@ -285,3 +288,16 @@ def test_operators_under_dag_test_keep_every_secret_out_of_logs_xcom_and_rendere
     assert "does not exist" in captured.out  # the refused task's error
     assert "checksums_verified" in artifacts and buckets["s3"].bucket in artifacts  # XComs and rendered fields
     _assert_no_secret(everything, _secrets(gcs_private_key, sas))
+
+
+def test_inside_airflow_a_secret_only_this_provider_knows_reaches_airflows_masker() -> None:
+    from airflow.sdk._shared.secrets_masker.secrets_masker import redact as airflow_redact
+
+    from airflow_provider_sky.credentials import AzureCredentials
+    from airflow_provider_sky.hooks.masking import mask_in_airflow
+
+    sas = _sas_token()
+    AzureCredentials(account_name=AZURITE_ACCOUNT, sas_token=sas)  # e.g. built by the engine, not by Airflow
+    mask_in_airflow()
+
+    assert airflow_redact(f"GET /c/blob?{sas}") == "GET /c/blob?***"
