@@ -63,10 +63,14 @@ def get_provider_info() -> dict[str, Any]:
                     "allow_regions": {
                         "label": "Allowed relay regions (comma-separated globs)",
                         "schema": {"type": ["string", "null"]},
+                        "description": "Relays may only be placed here, e.g. gcp:europe-*,aws:eu-*; empty: "
+                        "every region of the grid not denied above.",
                     },
                     "max_instances_per_region": {
                         "label": "Max gateway VMs per region",
                         "schema": {"type": ["integer", "null"], "default": 8},
+                        "description": "The most gateway VMs the planner may put in one region (your VM quota "
+                        "there); an operator's max_instances_per_region= overrides it.",
                     },
                 },
                 "ui-field-behaviour": {

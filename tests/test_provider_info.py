@@ -51,3 +51,10 @@ def test_airflow_lists_the_provider_and_its_connection_form() -> None:
     assert "airflow-provider-sky" in manager.providers
     assert "sky" in ProvidersManagerTaskRuntime().hooks
     assert "extra__sky__deny_regions" in manager.connection_form_widgets
+
+
+def test_every_sky_connection_field_is_described_and_unused_widgets_are_hidden() -> None:
+    [form] = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "sky"]
+    assert all(field.get("description", "").strip() for field in form["conn-fields"].values())
+    # the hook reads only the extras above: the standard widgets but Description stay hidden
+    assert set(form["ui-field-behaviour"]["hidden-fields"]) == {"host", "schema", "login", "password", "port", "extra"}

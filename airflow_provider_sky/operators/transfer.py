@@ -273,7 +273,8 @@ class SkyTransferOperator(BaseOperator):
         self.log.info("Direct path (%s)", overlay["reason"])
         progress = LogProgress(self.log, self.progress_interval_s, log_copies=request.dry_run, dry_run=request.dry_run)
         summary = hook.copy(request, progress=progress, cancel=self._cancel)
-        SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
+        destination = parse_uri(request.destinations[0])
+        SkyDestinationLink.persist(context, destination, hook.get_credentials([destination]))
         result = summary.to_dict() | {"overlay": overlay}
         self.log.info("Transfer summary: %s", result)
         return result
@@ -305,7 +306,7 @@ class SkyTransferOperator(BaseOperator):
             why = {"used": False, "reason": started.decision.reason, "plan": started.plan.to_dict()}
             return self._direct(context, request, why)
         handle = self._handle = started.handle
-        SkyDestinationLink.persist(context, parse_uri(request.destinations[0]))
+        SkyDestinationLink.persist(context, parse_uri(request.destinations[0]), credentials)
         state = {"reason": started.decision.reason}
         timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
         deferrable, cancel_on_kill = self._switches()
