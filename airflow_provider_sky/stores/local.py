@@ -212,10 +212,11 @@ class LocalStore(ObjectStore):
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
-                if not is_dir and not entry.is_file():
-                    log.warning("Skipping file://%s: %s, not a regular file", entry.path, special_kind(entry.path))
-                    continue
-            except OSError:
+                is_file = not is_dir and entry.is_file()
+            except OSError:  # is_file() raises for a symlink loop
+                is_dir = is_file = False
+            if not is_dir and not is_file:  # a pipe, a device, a socket, a dangling link or a loop
+                log.warning("Skipping file://%s: %s, not a regular file", entry.path, special_kind(entry.path))
                 continue
             # A directory sorts as "name/" so keys come out in true lexicographic order.
             sortable.append((entry.name + "/" if is_dir else entry.name, entry, is_dir))
