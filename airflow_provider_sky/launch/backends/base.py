@@ -4,13 +4,16 @@ A cloud is a module (``local``, ``aws``, ``gcp``, ``azure``) offering the same f
 functions, looked up by cloud name with :func:`get_cloud`:
 
 - ``launch(request, options) -> list[Instance]``: create ``request.num_nodes`` VMs in one
-  zone (or region), tagged, reachable with the request's public key. On a capacity or quota
-  error the module removes anything it half-created and raises a :class:`ProvisionError`
-  subclass naming the scope that is blocked.
+  zone (or region), tagged, reachable with the request's public key, each ``host_key`` the one
+  its sshd serves (cloud VMs report it on their console; no private key is sent to a VM). On a
+  capacity or quota error, or when a VM never reports its host key, the module removes anything
+  it half-created and raises a :class:`ProvisionError` subclass naming the scope that is blocked.
 - ``describe(cluster_name, region, options) -> list[Instance]``: the cluster's live VMs.
 - ``terminate(cluster_name, region, options) -> None``: delete the cluster's VMs and wait
   until the cloud reports them gone (a leak costs money; a slow teardown does not).
 - ``list_tagged(options) -> list[Instance]``: every VM this provider created, for the janitor.
+- ``set_tags(cluster_name, region, options, tags) -> None`` (aws, local so far): merge tags
+  into the cluster's VMs; the owner's heartbeat. Without it the launch-time heartbeat stays.
 
 Failover, SSH and cluster state live elsewhere (``runner``, ``ssh``, ``state``): a cloud module
 only translates between these records and one cloud's API, so adding a cloud is adding a module.
