@@ -162,3 +162,46 @@ def test_deferred_spot_preemption_relaunches_and_defers_again(sshd_available, ma
     assert starts == ["local-a1", "local-b1"]
     assert result["restarts"] == 1 and result["candidate"]["zone"] == "local-b1"
     assert [a["outcome"] for a in result["attempts"]] == ["launched", "preempted", "skipped", "launched"]
+
+
+def test_deferred_job_whose_process_vanished_fails_at_once_saying_so(sshd_available, make_local_plan):
+    import os
+    import signal
+    import time
+
+    op = _operator("echo about-to-vanish; sleep 60", deferrable=True, plan=make_local_plan("local-a1").to_dict())
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(_context())
+    time.sleep(0.5)
+    [pid_file] = list(state.state_root().glob("local-vms/*/home/.sky/job/pid"))
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    async def first_event():
+        async for event in deferred.value.trigger.run():
+            return event.payload
+
+    started = time.monotonic()
+    event = asyncio.run(first_event())
+    with pytest.raises(runner.JobFailed) as info:
+        op.execute_complete(_context(), event=event)
+    assert time.monotonic() - started < 5
+    assert "'vanished'" in str(info.value) and "about-to-vanish" in str(info.value)
+    assert state.list_clusters() == []
+
+
+def test_the_polling_owner_refreshes_the_heartbeat(sshd_available, make_local_plan, monkeypatch):
+    from airflow_provider_sky.launch.backends import local
+
+    beats: list[str] = []
+    real_set_tags = local.set_tags
+
+    def recording_set_tags(cluster_name, region, options, tags):
+        real_set_tags(cluster_name, region, options, tags)
+        [vm] = local.describe(cluster_name, region, options)
+        beats.append(vm.tags["sky-heartbeat"])
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.5)
+    monkeypatch.setattr(local, "set_tags", recording_set_tags)
+    op = _operator("sleep 2.5", deferrable=False, plan=make_local_plan("local-a1").to_dict())
+    op.execute(_context())
+    assert len(beats) >= 2 and beats == sorted(beats) and beats[-1] > beats[0]
