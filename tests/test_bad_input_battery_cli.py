@@ -111,6 +111,10 @@ ROWS = [
     Row("janitor-endpoint-unreachable", "janitor --cloud aws --aws-endpoint-url http://127.0.0.1:{port} "
         "--aws-region us-east-1", r"Cannot connect to the AWS endpoint",
         env={"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "1"}),
+    Row("catalog-refresh-unreachable", "catalog refresh --cloud aws --out {w}/refreshed",
+        r"Cannot connect to the AWS endpoint.*http://127\.0\.0\.1:\d+/",
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+             "AWS_MAX_ATTEMPTS": "1"}),
     # -- cp/sync on file://: sources that are no files, sizes, overlaps -----------------------------------
     Row("cp-fifo-source", "cp file://{w}/fifo file://{w}/out/", r"fifo is a FIFO \(named pipe\), not a regular"),
     Row("cp-device-source", "cp file:///dev/null file://{w}/out/", r"/dev/null is a character device"),
@@ -154,7 +158,8 @@ ROWS = [
         r"BlobEndpoint in the Azure connection string '127.0.0.1:10000/acct' is not"),
     Row("azure-connection-string-garbage", "cp file://{w}/src/ azure://acct/cont/x/ --azure-connection-string junk",
         r"Azure connection string is malformed"),
-    Row("conn-variable-not-json", "cp file://{w}/src/ s3://bucket/x/", r"AIRFLOW_CONN_AWS_DEFAULT",
+    Row("conn-variable-not-json", "cp file://{w}/src/ s3://bucket/x/",
+        r"AIRFLOW_CONN_AWS_DEFAULT is not valid JSON",
         env={"AIRFLOW_CONN_AWS_DEFAULT": "{{bad"}),
     Row("conn-extra-not-json", "cp file://{w}/src/ s3://bucket/x/ --aws-conn-id my_aws", r"(?i)extra.*json",
         env={"AIRFLOW_CONN_MY_AWS": '{{"conn_type": "aws", "extra": "notjson"}}'}),
