@@ -265,7 +265,6 @@ class Gateway:
             packed = self._compressor().compress(payload)
             if len(packed) < 0.95 * len(payload):
                 payload, compressed = packed, True
-            del packed  # an incompressible chunk's attempt is freed here, not after the send
         return Frame(
             request.chunk_id, 0, request.job.part_number, request.job.offset, request.job.length,
             chunk.digest.crc32c, request.manifest, payload, compressed=compressed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.overlay import runner
 from airflow_provider_sky.overlay.fleet import LoopbackPlacement
+from airflow_provider_sky.planner.plan import PlanEdge, TransferPlan
 from airflow_provider_sky.transfer.request import CopyRequest
 from tests.overlay.conftest import gateway_processes, triangle_plan, write_tree
 
@@ -87,6 +89,26 @@ def test_bytes_in_flight_stay_within_each_gateways_budget(tmp_path: Path) -> Non
         assert gateway["budget_peak"] <= gateway["budget_limit"] == 16 * 1024 * 1024
     ends = [g for g in outcome.gateways.values() if g["region"] != "local:tb-relay"]
     assert all(g["budget_peak"] > 0 for g in ends)  # the relay streams chunks through and holds none
+
+
+def test_each_gateways_peak_rss_stays_within_its_budget_plus_100_mib(tmp_path: Path) -> None:
+    """512 MiB through a relay in 16 MiB chunks over 8 connections a hop, at the default 256 MiB
+    budget: the end gateways' heaps used to reach 113-129 MiB past the budget (freed chunks kept
+    in a second malloc arena, landing-buffer holes too small for the next chunk)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    sizes = {f"part-{i}.bin": 128 * 1024 * 1024 for i in range(4)}
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in write_tree(src, sizes, seed=7).items()}
+    a, relay, b = "local:lb-src", "local:lb-relay", "local:lb-dst"
+    plan = TransferPlan(a, [b], "throughput", 1.0, 0.0, 0.0, [PlanEdge(a, relay, 1.0, 8, 0.0, 1.0),
+                        PlanEdge(relay, b, 1.0, 8, 0.0, 1.0)], {a: 1, relay: 1, b: 1})  # fmt: skip
+    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/")
+    _, _, outcome = runner.run_overlay(request, plan, {f"file://{dst}/": b}, LoopbackPlacement(),
+                                       options=runner.OverlayOptions(memory_mb=256), timeout_s=120)  # fmt: skip
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in dst.iterdir()} == digests
+    mib = 1024 * 1024
+    peaks = {g["region"]: g["rss_peak_bytes"] // mib for g in outcome.gateways.values()}
+    assert all(g["budget_limit"] == 256 * mib for g in outcome.gateways.values())
+    assert max(peaks.values()) <= 256 + 100, f"peak RSS MiB per gateway: {peaks}"
 
 
 def test_a_trigger_that_loses_track_of_its_job_still_ends_in_teardown(tmp_path: Path, monkeypatch) -> None:
