@@ -85,7 +85,7 @@ class Planner:
     ) -> TransferPlan:
         """Distribution trees from ``source`` to every destination at the goal, at least cost."""
         rules = RegionRules.of(deny_regions, allow_regions)
-        goal = _positive("throughput_goal_gbps", throughput_goal_gbps)
+        goal = float(parse_number("throughput_goal_gbps", throughput_goal_gbps, minimum=0, exclusive_minimum=True))
         return plan_multicast(self.grid, source, destinations, goal, rules, method=method)
 
     def pareto(
