@@ -55,15 +55,17 @@ _PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----(?:.*?-----END \1PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
     re.DOTALL,
 )
-_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (_PEM, "-----BEGIN \\1PRIVATE KEY-----" + MASK + "-----END \\1PRIVATE KEY-----"),
-    (_HEADER_QUOTED, "\\1\\2\\3" + MASK + "\\3"),
-    (_HEADER_LINE, "\\1\\2" + MASK),
-    (_SIGV4_LINE, "\\1" + MASK),
-    (_SHARED_KEY, "\\1" + MASK),
-    (_BEARER, "\\1" + MASK),
-    (_CONNECTION_PARTS, "\\1=" + MASK),
-    (_SIGNED_PARAMS, "\\1=" + MASK),
+# (words one of which a line must contain, lowercased; pattern; replacement). The words are a
+# cheap test that skips the regular expressions for the ordinary line, which has none of them.
+_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
+    (("private key",), _PEM, "-----BEGIN \\1PRIVATE KEY-----" + MASK + "-----END \\1PRIVATE KEY-----"),
+    (("authorization", "x-amz-security-token"), _HEADER_QUOTED, "\\1\\2\\3" + MASK + "\\3"),
+    (("authorization", "x-amz-security-token"), _HEADER_LINE, "\\1\\2" + MASK),
+    (("signature:",), _SIGV4_LINE, "\\1" + MASK),
+    (("sharedkey",), _SHARED_KEY, "\\1" + MASK),
+    (("bearer",), _BEARER, "\\1" + MASK),
+    (("accountkey", "sharedaccess", "clientsecret"), _CONNECTION_PARTS, "\\1=" + MASK),
+    (("sig=", "signature=", "x-amz-", "x-goog-", "awsaccesskeyid="), _SIGNED_PARAMS, "\\1=" + MASK),
 )
 # Environment variables the SDKs read credentials from by themselves (we never see them otherwise).
 SECRET_ENVIRONMENT = (
@@ -141,8 +143,10 @@ def redact(text: str) -> str:
     for secret in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern, replacement in _SHAPES:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for words, pattern, replacement in _SHAPES:
+        if any(word in lowered for word in words):
+            text = pattern.sub(replacement, text)
     return text
 
 
