@@ -44,7 +44,7 @@ def md5_b64(md5: bytes) -> str:
 
 def is_plain_md5(etag: str | None) -> bool:
     """An ETag that is a bare 32-hex MD5 (single-part, not KMS-encrypted), as opposed to 'md5-N'."""
-    return bool(etag) and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower())
+    return etag is not None and len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower())
 
 
 def lower_keys(metadata: Mapping[str, str] | None) -> dict[str, str]:

@@ -222,13 +222,13 @@ class AzureBlobStore(ObjectStore):
         except (OSError, http.client.HTTPException) as exc:
             raise StoreError(f"Azure write {uri} failed ({type(exc).__name__}: {exc}, {self._where})") from exc
         if status != 201:
-            exc = _http_error(status, headers, body)
-            if _is_md5_mismatch(exc):
+            refused = _http_error(status, headers, body)
+            if _is_md5_mismatch(refused):
                 raise IntegrityError(
                     f"{uri} was stored with different bytes than were read (MD5 {md5.hex()} expected); "
                     "the service refused it"
-                ) from exc
-            raise self._error(exc, bucket, f"write {uri}", write=True) from exc
+                ) from refused
+            raise self._error(refused, bucket, f"write {uri}", write=True) from refused
         reported = headers.get("Content-MD5")
         if reported and base64.b64decode(reported) != md5:
             with contextlib.suppress(AzureError):
@@ -498,7 +498,7 @@ def _http_error(status: int, headers: http.client.HTTPMessage, body: bytes) -> H
     )
     exc = kind(message=f"{message}\nErrorCode:{code}")
     exc.status_code = status
-    exc.error_code = code
+    exc.error_code = code  # type: ignore[attr-defined]  # what the SDK sets on the errors it raises
     exc.message = message
     return exc
 

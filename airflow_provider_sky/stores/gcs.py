@@ -19,6 +19,7 @@ also covers servers that do not check.
 
 from __future__ import annotations
 
+import builtins  # a store has a list() method: annotations in its class body must not mean it
 import contextlib
 import hashlib
 import http.client
@@ -38,7 +39,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as AuthRequest
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]  # a namespace package
 
 from airflow_provider_sky.credentials import GcpCredentials
 from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
@@ -160,9 +161,10 @@ class GcsStore(ObjectStore):
         blob = self._client.bucket(bucket).blob(key)
         try:
             # raw_download: the stored bytes as they are, never decompressed on the way.
-            return blob.download_as_bytes(
+            data: bytes = blob.download_as_bytes(
                 start=offset, end=offset + length - 1, raw_download=True, checksum=None, timeout=_TIMEOUT
             )
+            return data
         except api_exceptions.RequestRangeNotSatisfiable:
             return b""
         except _FAILURES as exc:
@@ -180,7 +182,7 @@ class GcsStore(ObjectStore):
     def resume_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> MultipartUpload:
         """Adopt the leftover upload of `key` with the most parts (module doc); delete the others."""
         uploads: dict[str, dict[int, tuple[int, str, str]]] = {}
-        others: list[str] = []
+        others: builtins.list[str] = []
         with self._translate(bucket, f"list temporary parts of gs://{bucket}/{key}"):
             for blob in self._client.list_blobs(bucket, prefix=f"{RESERVED_PREFIX}{_key_hash(key)}-"):
                 if (blob.metadata or {}).get(DEST_KEY_METADATA) != key:
@@ -208,7 +210,7 @@ class GcsStore(ObjectStore):
 
     def abort_stale_uploads(self, bucket: str, prefix: str) -> int:
         """Delete temporary parts whose destination key starts with `prefix`; count the uploads."""
-        stale: dict[str, list[str]] = {}
+        stale: dict[str, builtins.list[str]] = {}
         with self._translate(bucket, f"list gs://{bucket}/{RESERVED_PREFIX}"):
             for blob in self._client.list_blobs(bucket, prefix=RESERVED_PREFIX, page_size=self._page_size):
                 dest = (blob.metadata or {}).get(DEST_KEY_METADATA)
@@ -241,7 +243,7 @@ class GcsStore(ObjectStore):
             )
         return blob
 
-    def _delete_many(self, bucket: str, names: list[str]) -> None:
+    def _delete_many(self, bucket: str, names: builtins.list[str]) -> None:
         """Delete objects concurrently: cleanup after a 10,000-part upload should take seconds."""
         if not names:
             return
@@ -376,7 +378,7 @@ class _GcsUpload(MultipartUpload):
             names = [b.name for b in store._client.list_blobs(self._bucket, prefix=self._temp_prefix)]
         store._delete_many(self._bucket, names)
 
-    def _compose(self, target: str, sources: list[str], metadata: dict[str, str]) -> None:
+    def _compose(self, target: str, sources: builtins.list[str], metadata: dict[str, str]) -> None:
         handle = self._store._client.bucket(self._bucket)
         destination = handle.blob(target)
         destination.content_type = OCTET_STREAM

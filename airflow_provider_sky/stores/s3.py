@@ -19,6 +19,7 @@ run's leftover is neither resumed nor cleaned (a bucket lifecycle rule removes i
 
 from __future__ import annotations
 
+import builtins  # a store has a list() method: annotations in its class body must not mean it
 import contextlib
 import hashlib
 import json
@@ -167,7 +168,8 @@ class S3Store(ObjectStore):
             return b""
         try:
             response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")
-            return response["Body"].read()
+            body: bytes = response["Body"].read()
+            return body
         except ClientError as exc:
             if _code(exc) == "InvalidRange":
                 return b""  # offset at or past the end: nothing left to read
@@ -240,7 +242,7 @@ class S3Store(ObjectStore):
             aborted += self._abort_ours(bucket, upload)
         return aborted
 
-    def _our_uploads(self, bucket: str, prefix: str) -> list[_OurUpload]:
+    def _our_uploads(self, bucket: str, prefix: str) -> builtins.list[_OurUpload]:
         """Our unfinished uploads under `prefix`, and markers whose upload is gone (upload_id "")."""
         markers: dict[tuple[str, str], tuple[str, str]] = {}  # (key, id hash) -> (marker, metadata hash)
         with self._translate(bucket, write=True, what=f"list upload markers in s3://{bucket}"):
@@ -335,7 +337,8 @@ class S3Store(ObjectStore):
             )
         if code in ("BadDigest", "InvalidDigest"):
             return IntegrityError(f"S3 rejected the bytes of {action}: they do not match their MD5 ({code})")
-        detail = f"{code}: {exc.response.get('Error', {}).get('Message', '')}" if code else type(exc).__name__
+        response = getattr(exc, "response", None) or {}
+        detail = f"{code}: {response.get('Error', {}).get('Message', '')}" if code else type(exc).__name__
         return StoreError(f"S3 {action} failed ({detail}, {where})")
 
 
@@ -495,7 +498,7 @@ def _etag_contradicts(response: Mapping[str, Any], md5: bytes) -> bool:
     etag = strip_quotes(response.get("ETag"))
     if response.get("ServerSideEncryption") in _KMS or response.get("SSECustomerAlgorithm"):
         return False
-    return is_plain_md5(etag) and etag.lower() != md5.hex()
+    return etag is not None and is_plain_md5(etag) and etag.lower() != md5.hex()
 
 
 def _checksums(etag: str | None, *, encrypted_with_kms: bool = False) -> dict[str, str]:
