@@ -80,7 +80,7 @@ class Gateway:
         self.started = time.monotonic()
         self.receive = ReceiveStage(
             listener, server_context(tls_dir), self.budget, self.stopping, self._on_received, self.fail,
-            self._cut_through,
+            self._cut_through, self._writes_here,
         )  # fmt: skip
 
     def stopping(self) -> bool:
@@ -344,12 +344,20 @@ class Gateway:
             return
         self._route(frame, lambda consumers: Delivery.charged(frame, self.budget, nbytes, consumers))
 
+    def _writes_here(self, frame: Frame) -> bool:
+        """Whether this gateway writes the frame (its partition writes in this region, a destination)."""
+        program = self.program
+        hop = program.hops.get(frame.partition) if program is not None else None
+        if hop is None or program is None:
+            return False
+        return hop.write and program.region in frame.manifest.dst_keys and self._writer is not None
+
     def _route(self, frame: Frame, deliver: Callable[[int], Delivery]) -> None:
         """Hand the frame to its partition's next hops, and to the writer if this region writes it."""
         program = self.program
         assert program is not None
         hop = program.hops[frame.partition]
-        write = hop.write and program.region in frame.manifest.dst_keys and self._writer is not None
+        write = self._writes_here(frame)
         delivery = deliver(len(hop.next_hops) + int(write))
         for region in hop.next_hops:
             self._sender_for(region, frame.manifest.object_id).put(delivery)

@@ -385,10 +385,11 @@ class ReceiveStage:
         on_frame: Callable[[Frame, int], None],
         on_error: Callable[[str], None],
         cut_through: Callable[[Frame], SendStage | None] = lambda frame: None,
+        writes_here: Callable[[Frame], bool] = lambda frame: True,
     ) -> None:
         self._listener, self._context, self._budget = listener, context, budget
         self._stopping, self._on_frame, self._on_error = stopping, on_frame, on_error
-        self._cut_through = cut_through
+        self._cut_through, self._writes_here = cut_through, writes_here
         self.refused_peers = 0
         self.bytes_received = 0
         self._lock = threading.Lock()
@@ -427,8 +428,8 @@ class ReceiveStage:
             return True
         # Twice the payload while it lands: the socket fills a buffer that is then copied
         # into the read-only bytes the CRC32C and store SDKs take (see recv_payload). A
-        # compressed chunk keeps room for the raw bytes a writer will decompress it into.
-        kept = length + (frame.raw_length if frame.compressed else 0)
+        # compressed chunk this gateway writes keeps room for the raw bytes it is decompressed into.
+        kept = length + (frame.raw_length if frame.compressed and self._writes_here(frame) else 0)
         charge = max(2 * length, kept)
         self._budget.acquire(charge, self._stopping)
         try:

@@ -77,14 +77,25 @@ def test_a_transfer_past_its_deadline_fails_and_leaves_nothing(tmp_path: Path) -
     assert not [p.name for p in dst.rglob("*") if p.name.startswith(".")]  # no hidden partial files
 
 
-def test_bytes_in_flight_stay_within_each_gateways_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["off", "zstd"])
+def test_bytes_in_flight_stay_within_each_gateways_budget(tmp_path: Path, compression: str) -> None:
+    """With zstd the chunks are compressible, so the compressor's output and the destination's
+    decompression room are charged too, and the copy must still finish within the budget."""
     src, dst = tmp_path / "src", tmp_path / "dst"
-    write_tree(src, {"big.bin": 60 * 1024 * 1024})
+    if compression == "off":
+        data = write_tree(src, {"big.bin": 60 * 1024 * 1024})["big.bin"]
+    else:
+        src.mkdir()
+        data = b"".join(b"line %08d of a compressible log\n" % i for i in range(1_900_000))
+        (src / "big.bin").write_bytes(data)
     request = CopyRequest.build(f"file://{src}/", f"file://{dst}/", chunk_size=5 * 1024 * 1024,
                                 multipart_threshold=5 * 1024 * 1024)  # fmt: skip
-    options = runner.OverlayOptions(memory_mb=16)
+    options = runner.OverlayOptions(memory_mb=16, compression=compression)
     _, _, outcome = runner.run_overlay(request, triangle_plan(), {f"file://{dst}/": "local:tb-dst"},
                                        LoopbackPlacement(), options=options, timeout_s=60)  # fmt: skip
+    assert (dst / "big.bin").read_bytes() == data
+    wire = sum(edge["bytes"] for edge in outcome.edges.values())
+    assert wire < len(data) / 2 if compression == "zstd" else wire >= len(data)
     for gateway in outcome.gateways.values():
         assert gateway["budget_peak"] <= gateway["budget_limit"] == 16 * 1024 * 1024
     ends = [g for g in outcome.gateways.values() if g["region"] != "local:tb-relay"]
