@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except SkyUserError as exc:
-        if args.verbose:  # where in the code the check fired, for a bug report
-            print(redact.redact(traceback.format_exc()), file=sys.stderr)
         print(f"airflow-sky: error: {redact.redact(str(exc))}", file=sys.stderr)
         return 2
     except SkyError as exc:  # a failed job, exhausted candidates, a checksum mismatch: no traceback
