@@ -61,15 +61,18 @@ def sshd_available() -> str:
     return path
 
 
-def _leaked_processes() -> list[psutil.Process]:
+def _leaked_processes(root: Path) -> list[psutil.Process]:
+    """This test's leftovers: our sshd/bash children, and processes of local VMs under ``root``
+    (others run tests on the same machine; their VMs live under other state dirs)."""
     me = psutil.Process()
     leaked = [p for p in me.children(recursive=True) if _name(p) in ("sshd", "sshd-session", "bash")]
     for proc in psutil.process_iter():
         try:
-            if local.ENV_MARKER in proc.environ() and proc not in leaked:
-                leaked.append(proc)
+            env = proc.environ()
         except psutil.Error:
             continue
+        if local.ENV_MARKER in env and env.get(local.ENV_ROOT, "").startswith(str(root)) and proc not in leaked:
+            leaked.append(proc)
     return [p for p in leaked if _running(p)]
 
 
@@ -95,10 +98,10 @@ def sky_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.delenv(local.ENV_CAPACITY, raising=False)
     yield root
     deadline = time.monotonic() + 3
-    leaked = _leaked_processes()
+    leaked = _leaked_processes(root)
     while leaked and time.monotonic() < deadline:  # processes already killed may take a moment
         time.sleep(0.05)
-        leaked = _leaked_processes()
+        leaked = _leaked_processes(root)
     vms = sorted(p.name for p in (root / "local-vms").glob("*")) if (root / "local-vms").exists() else []
     clusters = sorted(p.name for p in (root / "clusters").glob("*")) if (root / "clusters").exists() else []
     for proc in leaked:

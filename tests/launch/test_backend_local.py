@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -83,3 +84,18 @@ def test_preempted_vm_is_reported_terminated_until_cleaned_up(sshd_available):
     finally:
         local.terminate("c7", "local-a", {})
         state.remove_cluster("c7")
+
+
+def test_vm_sessions_live_in_the_vm_home_and_never_run_the_host_users_bashrc(sshd_available):
+    [vm] = local.launch(_request("c-home"), {})
+    key_path = state.cluster_dir("c-home") / state.PRIVATE_KEY
+    (Path(vm.remote_root) / ".bashrc").write_text("echo from-the-vm-bashrc\n")
+    try:
+        client = ssh.connect(vm.ssh_host, vm.ssh_port, vm.ssh_user, key_path, vm.host_key)
+        code, out, _ = ssh.run(client, 'echo "home=$HOME"')
+        client.close()
+    finally:
+        local.terminate("c-home", "local-a", {})
+        state.remove_cluster("c-home")
+    # bash sources $HOME/.bashrc for ssh commands: the VM's own, never the host user's
+    assert code == 0 and out.splitlines() == ["from-the-vm-bashrc", f"home={vm.remote_root}"]

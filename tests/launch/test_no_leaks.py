@@ -7,6 +7,7 @@ cluster state is left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,14 +36,28 @@ run: |
 
 
 def _marked_processes() -> list[psutil.Process]:
+    """Live processes of this test's local VMs (sessions and jobs carry the VM's marker)."""
+    root = str(local.vms_root())
     out = []
     for proc in psutil.process_iter():
         try:
-            if local.ENV_MARKER in proc.environ():
+            env = proc.environ()
+            if env.get(local.ENV_ROOT) == root and proc.status() != psutil.STATUS_ZOMBIE:
                 out.append(proc)
         except psutil.Error:
             continue
     return out
+
+
+def _sshd_pids() -> list[int]:
+    return [json.loads(p.read_text())["pid"] for p in local.vms_root().glob("*/meta.json")]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _start_launch(tmp_path: Path, sky_state: Path) -> subprocess.Popen:
@@ -69,13 +84,14 @@ def _start_launch(tmp_path: Path, sky_state: Path) -> subprocess.Popen:
 @pytest.mark.sshd
 def test_sigterm_mid_run_tears_the_cluster_down(sshd_available, tmp_path, sky_state):
     proc = _start_launch(tmp_path, sky_state)
-    assert _marked_processes() and state.list_clusters()  # sshd and the job run now
+    [sshd] = _sshd_pids()
+    assert _running(sshd) and _marked_processes() and state.list_clusters()  # sshd and the job run now
 
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
 
     assert "tore down sky-leak-" in out
-    assert _marked_processes() == []
+    assert not _running(sshd) and _marked_processes() == []
     assert state.list_clusters() == [] and list((sky_state / "local-vms").iterdir()) == []
 
 
@@ -88,9 +104,10 @@ def test_janitor_removes_a_killed_launch_and_keeps_one_whose_owner_lives(
                      tags=alive, log=lambda _: None)  # fmt: skip
     proc = _start_launch(tmp_path, sky_state)
     [killed] = [c for c in state.list_clusters() if c != "owner-alive"]
+    sshd_pids = _sshd_pids()
     proc.kill()
     proc.communicate(timeout=30)
-    assert len(_marked_processes()) >= 2  # SIGKILL left sshd and the job running
+    assert all(_running(pid) for pid in sshd_pids) and _marked_processes()  # SIGKILL left sshd and the job
 
     env = {**os.environ, "SKY_STATE_DIR": str(sky_state)}
     done = subprocess.run([sys.executable, "-m", "airflow_provider_sky.cli.main", "janitor"],
@@ -102,6 +119,8 @@ def test_janitor_removes_a_killed_launch_and_keeps_one_whose_owner_lives(
     assert state.list_clusters() == ["owner-alive"]
     assert {i.tags["sky-cluster"] for i in local.list_tagged({})} == {"owner-alive"}
     assert all(p.environ()[local.ENV_MARKER].startswith("owner-alive") for p in _marked_processes())
+    [alive_sshd] = _sshd_pids()
+    assert [pid for pid in sshd_pids if _running(pid)] == [alive_sshd]
     runner.teardown_by_name("owner-alive", log=lambda _: None)
 
 

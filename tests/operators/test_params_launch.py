@@ -31,7 +31,7 @@ def test_every_rendered_flag_and_number_is_parsed_strictly(flag: Flag, text: str
 
 def test_the_table_covers_every_templated_flag_and_number() -> None:
     """A new flag or number in template_fields must join the table above."""
-    structured = {"task", "clouds", "allow_regions", "deny_regions", "plan", "backend_options",
+    structured = {"task", "envs", "clouds", "allow_regions", "deny_regions", "plan", "backend_options",
                   "aws_conn_id", "gcp_conn_id", "azure_conn_id"}  # fmt: skip
     assert set(SkyLaunchOperator.template_fields) - structured == {f.name for f in FLAGS if f.templated}
 

@@ -48,6 +48,7 @@ from airflow_provider_sky.launch.ssh import generate_keypair
 CLOUD = "local"
 ENV_CAPACITY = "SKY_LOCAL_CAPACITY"
 ENV_MARKER = "SKY_LOCAL_VM"
+ENV_ROOT = "SKY_LOCAL_VMS_ROOT"  # beside the marker: which state dir's VM a process belongs to
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
@@ -157,7 +158,9 @@ def _sshd_config(vm_dir: Path, port: int, instance_id: str) -> str:
         "PrintMotd no",
         "LogLevel ERROR",
         "Subsystem sftp internal-sftp",
-        f"SetEnv {ENV_MARKER}={instance_id}",
+        # HOME: sessions start in the VM's own home, so the host user's ~/.bashrc (which bash
+        # sources for ssh commands) never runs on a "VM", nor takes locks a killed VM would leave.
+        f"SetEnv {ENV_MARKER}={instance_id} {ENV_ROOT}={vm_dir.parent} HOME={vm_dir / 'home'}",
         "",
     ])
 
@@ -195,7 +198,7 @@ def _start_vm(request: ProvisionRequest, rank: int) -> Instance:
         proc = subprocess.Popen(
             [sshd, "-D", "-e", "-f", str(vm_dir / "sshd_config")],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            env={**os.environ, ENV_MARKER: instance_id},
+            env={**os.environ, ENV_MARKER: instance_id, ENV_ROOT: str(vm_dir.parent)},
         )
     _write_meta(vm_dir, meta | {"pid": proc.pid})
     _wait_listening(proc, port, vm_dir)
