@@ -87,9 +87,10 @@ class AllCandidatesFailed(SkyError):
 class JobFailed(SkyError):
     """The job ended with a non-zero exit code (or its node vanished); carries the log tail."""
 
-    def __init__(self, message: str, exit_code: int | None, log_tail: str) -> None:
+    def __init__(self, message: str, exit_code: int | None, log_tail: str, status: str = "lost") -> None:
         self.exit_code = exit_code
         self.log_tail = log_tail
+        self.status = status  # how the job ended, in the trigger's words (lost, vanished, ...)
         super().__init__(f"{message}\n--- last lines of the job log ---\n{log_tail.rstrip()}")
 
 
@@ -693,7 +694,7 @@ def wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
         if result.done:
             return int(result.exit_code or 0)
         if result.vanished_nodes:
-            raise JobFailed(vanished_message(result.vanished_nodes), None, log_tail(handle))
+            raise JobFailed(vanished_message(result.vanished_nodes), None, log_tail(handle), "vanished")
         if time.monotonic() - beat > HEARTBEAT_SECONDS:
             heartbeat(handle)
             beat = time.monotonic()
@@ -702,7 +703,8 @@ def wait_job(handle: ClusterHandle, log: Log, interval: float, started: float,
             if is_preempted(handle):
                 return None
             if misses > 5:
-                raise JobFailed(f"job on {', '.join(result.lost_nodes)} vanished", None, log_tail(handle))
+                raise JobFailed(f"{', '.join(result.lost_nodes)} stopped answering SSH while the job ran "
+                                "(the cloud still lists it)", None, log_tail(handle))
         if timeout is not None and time.monotonic() - started > timeout:
             raise JobFailed(f"job did not finish within {timeout:.0f}s", None, log_tail(handle))
         time.sleep(interval)

@@ -308,7 +308,7 @@ class SkyLaunchOperator(BaseOperator):
         try:
             exit_code = runner.wait_job(handle, self.log.info, args.poll_interval, time.monotonic(), timeout)
         except runner.JobFailed as exc:
-            event = {"status": "lost", "exit_code": exc.exit_code, "log_tail": exc.log_tail}
+            event = {"status": exc.status, "exit_code": exc.exit_code, "log_tail": exc.log_tail}
         except BaseException:  # timeout signal, kill, bug: the cluster must not outlive the task
             runner.teardown(handle, log=self.log.info, keep=args.keep_cluster)
             raise
