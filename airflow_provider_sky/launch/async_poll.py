@@ -65,7 +65,8 @@ class ClusterPoller:
         except _UNREACHABLE:
             self._drop(node)
             return None
-        return bytes(result.stdout or b"")
+        out = result.stdout or b""
+        return out if isinstance(out, bytes) else out.encode()
 
     def _drop(self, node: Instance) -> None:
         conn = self._conns.pop(node.instance_id, None)

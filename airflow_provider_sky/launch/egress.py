@@ -28,7 +28,7 @@ def data_cloud(uri: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _grid():  # type: ignore[no-untyped-def]
+def _grid():
     """(grid, region id -> row) from the transfer planner's packaged grid, or None without it."""
     try:
         from airflow_provider_sky.planner.data import load_grid

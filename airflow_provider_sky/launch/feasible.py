@@ -66,7 +66,7 @@ def _isin(codes: np.ndarray, wanted: list[int]) -> np.ndarray:
     return np.isin(codes, np.asarray(wanted, dtype=np.int32))
 
 
-def _name_mask(cat: CloudCatalog, names: tuple[str, ...], codes: np.ndarray, pred) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _name_mask(cat: CloudCatalog, names: tuple[str, ...], codes: np.ndarray, pred) -> np.ndarray:
     """Evaluate ``pred`` once per distinct name and broadcast to rows (fast string filters)."""
     per_name = np.fromiter((bool(pred(n)) for n in names), dtype=bool, count=len(names))
     per_name = np.append(per_name, False)  # code -1 (no value) indexes this False
@@ -106,7 +106,8 @@ def feasible_rows(cat: CloudCatalog, req: ResourceRequest) -> Feasible:
     stages = _Stages(len(cat))
     notes: list[str] = []
     price = cat.spot if req.use_spot else cat.price
-    accel_name, accel_count = next(iter(req.accelerators.items())) if req.accelerators else (None, None)
+    accel_name, given_count = next(iter(req.accelerators.items())) if req.accelerators else (None, None)
+    accel_count = float(given_count or 0)
     gpu_join = (
         cat.cloud == "gcp"
         and accel_name is not None
@@ -150,10 +151,11 @@ def feasible_rows(cat: CloudCatalog, req: ResourceRequest) -> Feasible:
 
     hourly = price.copy()
     if gpu_join:
+        assert accel_name is not None  # gpu_join needs one
         hourly = hourly + _gcp_gpu_price_by_zone(cat, accel_name, float(accel_count), req.use_spot)
     stages.apply("no spot price" if req.use_spot else "no price", ~np.isnan(hourly))
     rows = np.flatnonzero(stages.mask)
-    accels = {accel_name: accel_count} if accel_name else {}
+    accels: dict[str, float] = {accel_name: accel_count} if accel_name else {}
     return Feasible(rows, hourly[rows], accels, stages.removed, notes)
 
 

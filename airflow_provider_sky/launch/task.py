@@ -391,7 +391,7 @@ class ResourceRequest:
             location_set = any(k in item for k in ("infra", "cloud", "region", "zone"))
             if location_set:  # a new location replaces the whole inherited location
                 merged.update(cloud=part.cloud, region=part.region, zone=part.zone)
-            choices = accels or [base.accelerators]
+            choices: list[dict[str, float | int] | None] = list(accels) if accels else [base.accelerators]
             out.extend(replace(base, **merged, accelerators=a, extras=extras) for a in choices)
         if not out:
             needed = ", ".join(dict.fromkeys(skipped))

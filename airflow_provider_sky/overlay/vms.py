@@ -56,6 +56,8 @@ class _Task:
 
     name: str
     num_nodes: int = 1
+    workdir: str | None = None  # nothing to upload: the gateway's files go up by SFTP after start
+    file_mounts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def _to_instance(raw: Mapping[str, Any], region: str, options: Mapping[str, Any]
         zone=raw.get("Placement", {}).get("AvailabilityZone"), instance_type=raw.get("InstanceType", ""),
         state=raw["State"]["Name"], ssh_host=raw.get("PublicIpAddress") or raw.get("PrivateIpAddress"),
         ssh_port=22, ssh_user=options.get("ssh_user", "ubuntu"), remote_root=".", tags=tags,
-        launched_at=launched.timestamp() if hasattr(launched, "timestamp") else time.time(),
+        launched_at=launched.timestamp() if launched is not None and hasattr(launched, "timestamp") else time.time(),
     )
 
 

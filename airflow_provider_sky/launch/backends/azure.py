@@ -122,7 +122,7 @@ def _error(exc: Exception, request: ProvisionRequest) -> Exception:
     message = getattr(error, "message", None) or str(exc)
     if not code:
         code = next((c for c in (*CAPACITY_CODES, *CLOUD_CODES, "OperationNotAllowed") if c in str(exc)), "")
-    where = {"cloud": CLOUD, "region": request.region, "zone": request.zone, "code": code}
+    where: dict[str, Any] = {"cloud": CLOUD, "region": request.region, "zone": request.zone, "code": code}
     text = f"{code}: {message}"
     if code == "OperationNotAllowed" and "quota" in message.lower():
         return QuotaError(text, **where)

@@ -101,7 +101,7 @@ def instance_body(request: ProvisionRequest, name: str, options: Mapping[str, An
 
 
 def _classify(code: str, message: str, request: ProvisionRequest) -> ProvisionError | None:
-    where = {"cloud": CLOUD, "region": request.region, "zone": request.zone, "code": code}
+    where: dict[str, Any] = {"cloud": CLOUD, "region": request.region, "zone": request.zone, "code": code}
     text = f"{code}: {message}"
     if code in ("QUOTA_EXCEEDED", "quotaExceeded"):
         if "GPUS_ALL_REGIONS" in message:

@@ -122,10 +122,10 @@ class CloudCatalog:
                 continue
             n = _price(count) if count else math.nan
             if not itype and accel and not accel.startswith("tpu-"):
-                key = (accel, n, zone)
-                if key in gpu_rows:
+                gpu_key = (accel, n, zone)
+                if gpu_key in gpu_rows:
                     drop("duplicate row")
-                gpu_rows[key] = (region, p, s)
+                gpu_rows[gpu_key] = (region, p, s)
                 continue
             if not itype and accel:
                 itype = TPU_VM

@@ -48,7 +48,8 @@ def fetch_pages(regions: Sequence[str] | None = None, client: Any = None) -> Ite
 
         client = boto3.client("pricing", region_name=PRICING_REGION)
     filters = [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in FILTERS.items()]
-    for region in regions or [None]:
+    each: list[str | None] = list(regions) if regions else [None]
+    for region in each:
         region_filter = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}] if region else []
         token = None
         while True:
@@ -64,7 +65,7 @@ def fetch_pages(regions: Sequence[str] | None = None, client: Any = None) -> Ite
 
 def rows_from_pages(
     pages: Iterable[dict[str, Any]], spot: dict[tuple[str, str], dict[str, float]] | None = None
-):  # type: ignore[no-untyped-def]
+):
     """v8 rows from Price List pages; ``spot`` maps (instance, region) -> {zone: $/h}."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for page in pages:

@@ -132,7 +132,7 @@ def rows_from_pages(pages: Iterable[dict[str, Any]], shapes: Any = None) -> list
     return rows
 
 
-def _row(itype, accel, count, vcpus, memory, price, spot, region, zone) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _row(itype, accel, count, vcpus, memory, price, spot, region, zone) -> dict[str, Any]:
     return {
         "InstanceType": itype,
         "AcceleratorName": accel,
@@ -164,7 +164,7 @@ def packaged_shapes() -> list[tuple[str, float, float, str, str]]:
     return out
 
 
-def _packaged_gcp():  # type: ignore[no-untyped-def]
+def _packaged_gcp():
     from airflow_provider_sky.launch.catalog.sources import load_file, packaged_dir
 
     return load_file("gcp", packaged_dir() / "v8" / "gcp" / "vms.csv.gz", "packaged")
