@@ -12,6 +12,7 @@ demo: setup
 
 test: setup
 	$(PY) -m ruff check airflow_provider_sky tests bench example_dags scripts
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup

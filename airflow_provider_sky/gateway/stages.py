@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import google_crc32c
 
@@ -40,6 +41,7 @@ from airflow_provider_sky.transfer.checksum import ChunkDigest, combine_chunks
 from airflow_provider_sky.transfer.jobs import ChunkJob, ObjectJob
 from airflow_provider_sky.transfer.stages import ByteBudget, Chunk, Reader, Stopped, Writer, check_against_source
 
+_T = TypeVar("_T")  # what a retried store call returns
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0
 RECONNECT_TRIES = 3
@@ -354,7 +356,7 @@ class SendStage:
 
     def take_queued(self) -> list[Delivery]:
         """Remove and return the frames still waiting for a connection (not those on the wire)."""
-        taken = []
+        taken: list[Delivery] = []
         while True:
             try:
                 delivery = self.queue.get_nowait()
@@ -594,6 +596,7 @@ class WriteStage:
             if state.upload is None:
                 state.upload = _retrying(lambda: self.writer.start(job), self._stopping)
         upload = state.upload
+        assert upload is not None  # started just above, or by an earlier part
         _retrying(lambda: self.writer.write_part(upload, chunk), self._stopping)
         with self._lock:
             self.bytes_written += len(data)
@@ -639,7 +642,7 @@ class WriteStage:
         return aborted
 
 
-def _retrying(attempt: Callable[[], object], stopping: Callable[[], bool]) -> object:
+def _retrying(attempt: Callable[[], _T], stopping: Callable[[], bool]) -> _T:
     """A store call, again after a transient StoreError (never after an IntegrityError)."""
     for retry in range(STORE_RETRIES + 1):
         try:

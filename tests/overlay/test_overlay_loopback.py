@@ -14,7 +14,7 @@ MiB = 1024 * 1024
 
 
 def _copy(src: Path, dst: Path, mode: str = "cp", **options):
-    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/", mode=mode, chunk_size=5 * MiB,
+    request = CopyRequest.build(f"file://{src}/", f"file://{dst}/", mode=mode, chunk_size=1 * MiB,
                                 multipart_threshold=5 * MiB)  # fmt: skip
     return run_overlay(
         request, triangle_plan(), {f"file://{dst}/": "local:tb-dst"}, LoopbackPlacement(),
