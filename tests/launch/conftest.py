@@ -171,8 +171,14 @@ class MotoEC2:
         self._lock = threading.Lock()
 
     def _update(self, **changes: object) -> None:
-        with self._lock:  # gateways launch from several threads; the server reads the file per call
-            config = json.loads(self.config.read_text() or "{}") | changes
+        self._edit(lambda config: config | changes)
+
+    def _edit(self, change: Callable[[dict], dict]) -> None:
+        """Read, change and write the config as one step: gateways launch from several threads (a
+        console written between another thread's read and write would be lost), and the server
+        reads the file on every call."""
+        with self._lock:
+            config = change(json.loads(self.config.read_text() or "{}"))
             staged = self.config.with_suffix(".tmp")
             staged.write_text(json.dumps(config))
             staged.replace(self.config)
@@ -182,13 +188,15 @@ class MotoEC2:
 
     def console(self, cluster: str, text: str | None) -> None:
         """What the consoles of ``cluster``'s instances show ("*": any cluster's); None: moto's own."""
-        with self._lock:
-            consoles = dict(json.loads(self.config.read_text() or "{}").get("console", {}))
-        if text is None:
-            consoles.pop(cluster, None)
-        else:
-            consoles[cluster] = text
-        self._update(console=consoles)
+        def change(config: dict) -> dict:
+            consoles = dict(config.get("console", {}))
+            if text is None:
+                consoles.pop(cluster, None)
+            else:
+                consoles[cluster] = text
+            return config | {"console": consoles}
+
+        self._edit(change)
 
     def reset(self) -> None:
         """No injected errors; every VM boots like a stock cloud-init image (its console shows host keys)."""
