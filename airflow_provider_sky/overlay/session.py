@@ -8,7 +8,7 @@ triggerer or the CLI) and finishes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,8 @@ class OverlaySettings:
     mode: str = "auto"  # auto | always | never
     goal_gbps: float | None = 1.0
     budget_usd_per_gb: float | None = None
-    deny_regions: Sequence[str] | None = None
-    allow_regions: Sequence[str] | None = None
+    deny_regions: list[str] | None = None
+    allow_regions: list[str] | None = None
     gateway_cloud: str | None = None
     compression: str = "auto"
     memory_mb: int = 256
@@ -128,9 +128,8 @@ def start_overlay(
                                     log_interval_s=settings.log_interval_s)  # fmt: skip
     replan = None
     if settings.replan and len(settings.destination_regions) == 1:
-        deny, allow = settings.deny_regions, settings.allow_regions
-        replan = ReplanSpec(settings.goal_gbps, settings.budget_usd_per_gb, None if deny is None else list(deny),
-                            None if allow is None else list(allow)).to_dict()  # fmt: skip
+        replan = ReplanSpec(settings.goal_gbps, settings.budget_usd_per_gb, settings.deny_regions,
+                            settings.allow_regions).to_dict()  # fmt: skip
     placement = placement_for(cloud, plan, settings.tags, settings.backend_options)
     handle = runner.launch(prepared, plan, placement, credentials, options, replan=replan,
                            grid=planner.grid.to_dict())  # fmt: skip

@@ -192,7 +192,8 @@ class VmPlacement:
             sftp = client.open_sftp()
             try:
                 ssh.upload_tree(sftp, directory, remote)
-                _run_setup(client, ssh, python, options, node.instance_id)
+                if node.cloud != "local":  # the embedded cloud runs this very interpreter: nothing to set up
+                    _run_setup(client, python, options, node.instance_id)
                 control, data = listen_addresses(host, options)
                 argv = gateway_argv(gateway_id, Path(remote), control, data, memory_mb, idle)
                 argv[0] = python
@@ -226,7 +227,9 @@ class VmPlacement:
             raise SkyError("; ".join(errors))
 
 
-def _run_setup(client: Any, ssh: Any, python: str, options: dict[str, Any], instance_id: str) -> None:
+def _run_setup(client: Any, python: str, options: dict[str, Any], instance_id: str) -> None:
+    from airflow_provider_sky.launch import ssh
+
     command = setup_command(python, options)
     if not command:
         return
