@@ -14,6 +14,12 @@ command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v tc >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# The UI test drives Debian's headless Chromium through Playwright (its own browser download cannot work offline).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# Container images are built with podman/buildah (chroot isolation) on a debootstrap-made base.
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
