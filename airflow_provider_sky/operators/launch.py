@@ -92,14 +92,18 @@ class SkyLaunchOperator(BaseOperator):
     :param keep_cluster: leave the cluster up after the job; it expires after ``autostop_minutes``.
     :param autostop_minutes: TTL of a kept cluster, enforced by ``airflow-sky janitor``.
     :param max_restarts: relaunches allowed when a spot node is preempted.
-    :param clouds, allow_regions, deny_regions: limits passed to the optimizer.
+    :param clouds: clouds the optimizer may choose from (default: all).
+    :param allow_regions: region globs the optimizer may choose from.
+    :param deny_regions: region globs the optimizer must not choose.
     :param plan: a ``LaunchPlan.to_dict()`` to use instead of optimizing (e.g. from a plan task).
     :param backend_options: per-cloud options, e.g. ``{"local": {"capacity": {"local-a1": 0}}}``.
     :param poll_interval: seconds between job polls.
     :param ttl_hours: safety-net TTL tag on every VM, in case teardown itself never runs.
-    :param aws_conn_id / gcp_conn_id / azure_conn_id: connections for buckets named in
-        ``file_mounts`` (looked up only when a mount needs them). VM credentials are separate:
-        each cloud SDK's own chain on the worker and triggerer.
+    :param aws_conn_id: connection for s3:// buckets named in ``file_mounts``.
+    :param gcp_conn_id: connection for gs:// buckets named in ``file_mounts``.
+    :param azure_conn_id: connection for azure:// containers named in ``file_mounts`` (each is
+        looked up only when a mount needs it). VM credentials are separate: each cloud SDK's own
+        chain on the worker and triggerer.
     """
 
     template_fields: Sequence[str] = (

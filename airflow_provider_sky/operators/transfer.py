@@ -58,14 +58,17 @@ class SkyTransferOperator(BaseOperator):
     :param delete: with "sync", delete destination objects the source no longer has.
     :param objective: "cost" (least cost at ``throughput_goal_gbps``) or "throughput" (most
         throughput within ``budget_usd_per_gb``).
-    :param throughput_goal_gbps / budget_usd_per_gb: the planner's goal or budget.
+    :param throughput_goal_gbps: the planner's goal (with ``objective="cost"``; default 1 Gbit/s).
+    :param budget_usd_per_gb: the planner's budget in US dollars per GB (with ``objective="throughput"``).
     :param max_instances_per_region: gateway VMs a region may run (planner limit).
-    :param deny_regions / allow_regions: region globs the data must never / only transit.
+    :param deny_regions: region globs the data must never transit.
+    :param allow_regions: region globs the data may only transit.
     :param grid: throughput/price grid: a packaged name, a testbed profile name (`triangle`), a
         `sky-grid/1` file; default from the `sky` connection, else the packaged cloud grid.
     :param sky_conn_id: a `sky` connection with team defaults (grid, limits, region rules).
-    :param source_region / destination_region: the grid regions the stores are in (one region,
-        or for several destinations a list in their order); needed for the overlay.
+    :param source_region: the grid region the source store is in; needed for the overlay.
+    :param destination_region: the grid region of the destination (for several destinations, a
+        list in their order); needed for the overlay.
     :param overlay: "auto", "always" or "never" (the direct path in the worker).
     :param gateway_cloud: where gateways run: "vm" (a VM per gateway in each region's own cloud,
         started over SSH; ``local:*`` regions use the embedded sshd cloud; "local" is an older name),
@@ -77,8 +80,10 @@ class SkyTransferOperator(BaseOperator):
     :param compression: "auto" (zstd when a sample of the data compresses), "zstd" or "off".
     :param deferrable: wait for the gateways in the triggerer (no worker slot held).
     :param cancel_on_kill: stop the gateways when the task is killed while deferred.
-    :param aws_conn_id / gcp_conn_id / azure_conn_id: Airflow connections in the official
-        providers' formats; only those the URIs need are looked up.
+    :param aws_conn_id: Airflow connection for s3:// (the amazon provider's format).
+    :param gcp_conn_id: Airflow connection for gs:// (the google provider's format).
+    :param azure_conn_id: Airflow connection for azure:// (the microsoft-azure provider's format);
+        only the connections the URIs need are looked up.
     :param chunk_size_mb: size of the parallel chunks large objects are split into.
     :param concurrency: chunks (or batches of small objects) in flight at once on the direct path.
     :param multipart_threshold_mb: objects larger than this move as parallel chunks.
