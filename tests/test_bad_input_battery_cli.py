@@ -229,14 +229,12 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
     """Every path the rows can touch, with its kind and size: a write anywhere changes it.
 
-    The scratch tree counts directories too (a destination directory made before the error is
-    a write); the state and cache directories outside it count files only, as a launch may
-    create their empty layout before it reads its settings.
+    Directories count too, in the scratch tree and in the state and cache directories beside
+    it: a destination directory, or a launch's state layout, made before the error is a write.
     """
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        scratch = Path(dirpath).is_relative_to(root / "w")
-        for name in (dirnames if scratch else []) + filenames:
+        for name in dirnames + filenames:
             path = Path(dirpath) / name
             st = path.lstat()
             out[str(path.relative_to(root))] = (oct(st.st_mode), 0 if path.is_dir() else st.st_size)

@@ -255,6 +255,7 @@ def provision(
     attempts = [] if attempts is None else attempts
     options = options or {}
     check_local_inputs(task)
+    check_cloud_settings(plan, options)
     if not plan.candidates:
         raise AllCandidatesFailed(task.name, attempts)
     tags = dict(tags or make_tags(cluster_name))
@@ -272,6 +273,19 @@ def provision(
 
 
 _KEEP_RECORD = "sky_keep_record"
+
+
+def check_cloud_settings(plan: LaunchPlan, options: Mapping[str, Mapping[str, Any]]) -> None:
+    """Read the settings of every cloud the plan may try before anything is created.
+
+    A malformed setting (say ``SKY_LOCAL_CAPACITY``) is a mistake of input, not a failed
+    attempt: it must be one error, raised before a key, a state directory or a VM exists.
+    A cloud module that reads settings of its own offers ``check_options(options)``.
+    """
+    for cloud_name in dict.fromkeys(c.cloud for c in plan.candidates):
+        check = getattr(get_cloud(cloud_name), "check_options", None)
+        if check is not None:
+            check(options.get(cloud_name, {}))
 
 
 def _delete_attempt(cloud: Any, cluster_name: str, region: str, options: Mapping[str, Any]) -> None:
@@ -301,13 +315,11 @@ def _provision_first(
             continue
         cloud = get_cloud(candidate.cloud)
         cloud_options = dict(options.get(candidate.cloud, {}))
-        host_private, host_public = ssh.generate_keypair(comment=cluster_name)
         request = ProvisionRequest(
             cluster_name=cluster_name, cloud=candidate.cloud, region=candidate.region, zone=candidate.zone,
             instance_type=candidate.instance_type, use_spot=candidate.use_spot,
-            num_nodes=max(task.num_nodes, candidate.num_nodes), ssh_public_key=public_key,
-            host_key_private=host_private, host_key_public=host_public, tags=tags,
-        )
+            num_nodes=max(task.num_nodes, candidate.num_nodes), ssh_public_key=public_key, tags=tags,
+        )  # no host key pair: every VM makes its own and its module reports the public half
         log(f"provisioning {request.num_nodes} node(s): {label}")
         handle = ClusterHandle(
             cluster_name=cluster_name, candidate=candidate.to_dict(), instances=[], key_path=str(key_path),
@@ -581,6 +593,17 @@ def teardown_by_name(cluster_name: str, *, log: Log = print) -> bool:
     if record is None:
         return False
     teardown(ClusterHandle.from_dict(record), log=log)
+    return True
+
+
+def heartbeat_by_name(cluster_name: str, now: float | None = None) -> bool:
+    """Heartbeat from the state dir alone (gateway VMs an overlay watch follows); False if unrecorded."""
+    record = state.load_record(cluster_name)
+    if record is None:
+        return False
+    handle = ClusterHandle.from_dict(record)
+    heartbeat(handle, now)
+    state.update_record(cluster_name, tags=handle.tags)
     return True
 
 

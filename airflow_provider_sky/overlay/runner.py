@@ -81,6 +81,7 @@ class OverlayOptions:
     idle_timeout_s: float = 900.0
     poll_interval_s: float = POLL_INTERVAL_S
     log_interval_s: float = 10.0
+    heartbeat_interval_s: float = 300.0  # gateway VMs' janitor TTL counts from the last beat
 
 
 @dataclass

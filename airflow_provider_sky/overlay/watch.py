@@ -74,7 +74,7 @@ async def watch(
     ends = {handle.plan["source"], *handle.plan["destinations"]}
     relays = {g for g, r in region_of.items() if r not in ends}
     state = _WatchState()
-    started = time.monotonic()
+    started = beat = time.monotonic()
     say = log_line or log.info
     replanner = _replanner(handle)
     async with ControlClient(handle.path, timeout=10.0) as client:
@@ -95,6 +95,9 @@ async def watch(
             if timeout_s is not None and time.monotonic() - started > timeout_s:
                 return _outcome(handle, state, "failed", f"the transfer did not finish within {timeout_s:.0f} s",
                                 replanner)  # fmt: skip
+            if time.monotonic() - beat >= options.heartbeat_interval_s:
+                beat = time.monotonic()
+                await asyncio.to_thread(_heartbeat_gateway_vms, handle)
             failure = await _poll_once(client, urls, region_of, state)
             if failure and failure[0] in relays:
                 relays.discard(failure[0])
@@ -112,6 +115,26 @@ async def watch(
                 state.last_log = time.monotonic()
                 say(progress_line(handle, state))
             await asyncio.sleep(options.poll_interval_s)
+
+
+def _heartbeat_gateway_vms(handle: OverlayHandle) -> None:
+    """Move the janitor's TTL of every gateway VM this job runs on.
+
+    Gateway VMs carry a TTL counted from their last heartbeat, so that a VM whose teardown never
+    ran is deleted some hours later; a transfer running longer than that TTL must keep beating or
+    the janitor would delete gateways still moving bytes. A failed beat is logged, not fatal: the
+    next one may succeed, and the TTL is hours.
+    """
+    clusters = sorted({p.cluster for p in handle.processes() if p.cluster})
+    if not clusters:
+        return
+    from airflow_provider_sky.launch import runner as launch_runner
+
+    for cluster in clusters:
+        try:
+            launch_runner.heartbeat_by_name(cluster)
+        except Exception as exc:  # a cloud API error must not end a transfer whose gateways still run
+            log.warning("heartbeat of gateway VM %s failed (retried at the next beat): %s", cluster, exc)
 
 
 async def _route_around(

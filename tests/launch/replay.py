@@ -93,3 +93,16 @@ class ReplayAdapter(BaseAdapter):
 
     def assert_done(self) -> None:
         assert not self.pending, f"{len(self.pending)} recorded exchanges never requested: {self.pending[:1]}"
+
+
+def heartbeat_once(adapter: ReplayAdapter, cloud: str, cluster: str, region: str, options: dict[str, Any],
+                   ttl: int, now: int) -> tuple[str, Any]:
+    """Run the runner's heartbeat on a recorded cluster; the method and body of the request that wrote it."""
+    from airflow_provider_sky.launch import runner
+
+    handle = runner.ClusterHandle(cluster, {"cloud": cloud, "region": region}, [], "", dict(options),
+                                  tags={"sky-ttl": str(ttl)})
+    runner.heartbeat(handle, now=now)
+    assert handle.tags["sky-heartbeat"] == str(now)
+    method, _, body = adapter.requests[-1]
+    return method, body

@@ -31,7 +31,7 @@ def options(moto_ec2):
 
 
 def _request(cluster: str, zone: str, nodes: int = 1) -> ProvisionRequest:
-    host_private, host_public = ssh.generate_keypair()  # what the runner hands every cloud module
+    host_private, host_public = ssh.generate_keypair()  # a pair a caller could hand (the runner hands none): never sent
     return ProvisionRequest(cluster, "aws", zone[:-1], zone, "t3.micro", False, nodes, "ssh-ed25519 AAAAtest",
                             host_key_private=host_private, host_key_public=host_public,
                             tags={TAG_CLUSTER: cluster, "sky-managed": "true", "sky-dag": "d"})

@@ -13,7 +13,7 @@ from airflow_provider_sky.launch import ssh
 from airflow_provider_sky.launch.backends import azure
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
 from airflow_provider_sky.launch.console_keys import HostKeyUnavailable
-from tests.launch.replay import ReplayAdapter
+from tests.launch.replay import ReplayAdapter, heartbeat_once
 
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 OPTIONS = {
@@ -69,7 +69,7 @@ def replay(monkeypatch):
 
 
 def _request(zone: str | None = None, spot: bool = False) -> ProvisionRequest:
-    host_private, host_public = ssh.generate_keypair()  # what the runner hands every cloud module
+    host_private, host_public = ssh.generate_keypair()  # a pair a caller could hand (the runner hands none): never sent
     return ProvisionRequest("az-c1", "azure", "eastus", zone, "Standard_D2s_v5", spot, 1, "ssh-ed25519 AAAAuser",
                             host_key_private=host_private, host_key_public=host_public,
                             tags={TAG_CLUSTER: "az-c1", "sky-managed": "true", "sky-dag": "train_dag",
@@ -161,3 +161,12 @@ def test_live_azure_launch_and_terminate():
     finally:
         azure.terminate("sky-live-az", request.region, options)
     assert azure.describe("sky-live-az", request.region, options) == []
+
+
+def test_the_owners_heartbeat_patches_the_vms_tags_keeping_the_others(replay):
+    """The janitor counts an Azure cluster's TTL from its last heartbeat: the beat must reach the VM's tags."""
+    adapter = replay("azure_set_tags")
+    method, body = heartbeat_once(adapter, "azure", "az-c1", "eastus", OPTIONS, ttl=7200, now=1_800_000_000)
+    assert method == "PATCH" and body["tags"]["sky-heartbeat"] == "1800000000"
+    assert body["tags"]["sky-expires"] == "1800007200"
+    assert body["tags"]["sky-run"] == "manual__2026-11-23T10:00:00+00:00"

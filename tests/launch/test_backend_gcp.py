@@ -11,7 +11,7 @@ from airflow_provider_sky.launch import ssh
 from airflow_provider_sky.launch.backends import gcp
 from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, CapacityError, ProvisionRequest, QuotaError
 from airflow_provider_sky.launch.console_keys import HostKeyUnavailable
-from tests.launch.replay import ReplayAdapter
+from tests.launch.replay import ReplayAdapter, heartbeat_once
 
 OPTIONS = {"project": "sky-proj"}
 # The ed25519 host key the recorded serial port output of gcp-c1-0 prints (next to an ECDSA key).
@@ -46,7 +46,7 @@ def replay(monkeypatch):
 
 
 def _request(zone: str, spot: bool = False) -> ProvisionRequest:
-    host_private, host_public = ssh.generate_keypair()  # what the runner hands every cloud module
+    host_private, host_public = ssh.generate_keypair()  # a pair a caller could hand (the runner hands none): never sent
     return ProvisionRequest("gcp-c1", "gcp", zone.rsplit("-", 1)[0], zone, "n2-standard-2", spot, 1,
                             "ssh-ed25519 AAAAuser", host_key_private=host_private, host_key_public=host_public,
                             tags={TAG_CLUSTER: "gcp-c1", "sky-managed": "true", "sky-dag": "train_dag",
@@ -136,3 +136,12 @@ def test_replay_rejects_a_request_whose_shape_differs_from_the_recording(replay,
     with pytest.raises(AssertionError, match="description"):
         gcp.launch(_request("us-central1-b"), OPTIONS)
     adapter.pending.clear()
+
+
+def test_the_owners_heartbeat_merges_into_the_instances_labels_under_their_fingerprint(replay):
+    """The janitor counts a GCE cluster's TTL from its last heartbeat: the beat must reach the labels."""
+    adapter = replay("gcp_set_labels")
+    method, body = heartbeat_once(adapter, "gcp", "gcp-c1", "us-central1", OPTIONS, ttl=3600, now=1_800_000_000)
+    assert method == "POST" and body["labels"]["sky-heartbeat"] == "1800000000"
+    assert body["labels"]["sky-expires"] == "1800003600"
+    assert body["labels"]["sky-run"] == "manual__2026-11-23t10-00-00"  # the labels it had are kept

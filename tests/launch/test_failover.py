@@ -100,3 +100,23 @@ def test_preemption_beyond_max_restarts_fails(sshd_available, make_local_plan, m
     monkeypatch.setattr(runner, "start_job", start_and_preempt)
     with pytest.raises(runner.JobFailed, match="lost a node"):
         runner.launch_task(task, plan, max_restarts=0, log=lambda _: None, poll_interval=0.2)
+
+
+def test_the_runner_hands_no_host_private_key_to_any_cloud_module(make_local_plan, monkeypatch):
+    """VMs make their own host keys; a private key made by the launcher would have to travel to them."""
+    from airflow_provider_sky.launch.backends import local
+
+    seen = []
+    original = local.launch
+
+    def recording_launch(request, options):
+        seen.append(request)
+        return original(request, options)
+
+    monkeypatch.setattr(local, "launch", recording_launch)
+    plan = make_local_plan("local-a1", "local-b1")
+    with pytest.raises(runner.AllCandidatesFailed):
+        runner.provision(TASK, plan, cluster_name="nokey", log=lambda _: None,
+                         options={"local": {"capacity": {"local-a1": 0, "local-b1": 0}}})
+    assert len(seen) == 2
+    assert all(r.host_key_private == "" and r.host_key_public == "" for r in seen)

@@ -11,12 +11,13 @@ import asyncio
 import hashlib
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_sky.launch import state
-from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, TAG_EXPIRES, TAG_MANAGED
+from airflow_provider_sky.launch.backends.base import TAG_CLUSTER, TAG_EXPIRES, TAG_HEARTBEAT, TAG_MANAGED
 from airflow_provider_sky.overlay import runner
 from airflow_provider_sky.overlay.vms import VmPlacement, backend_site, listen_addresses, setup_command
 from airflow_provider_sky.overlay.watch import watch
@@ -60,7 +61,13 @@ def test_gateways_on_ec2_copy_s3_through_a_relay_and_terminate_every_instance(
         assert all(t[TAG_MANAGED] == "true" and t["sky-dag"] == "ec2_dag" and TAG_EXPIRES in t for t in tags)
         assert {i["InstanceType"] for v in by_region.values() for i in v} == {"m5.8xlarge"}
         assert sorted(state.list_clusters()) == sorted(t[TAG_CLUSTER] for t in tags)
+        for region, instances in by_region.items():  # as if the last beat were long ago
+            moto_ec2.client(region.split(":")[1]).create_tags(
+                Resources=[i["InstanceId"] for i in instances], Tags=[{"Key": TAG_HEARTBEAT, "Value": "1"}])
+        handle.options["heartbeat_interval_s"] = 0.0  # beat at every poll
         outcome = asyncio.run(watch(handle, timeout_s=60))
+        beats = [int(_tags(i)[TAG_HEARTBEAT]) for r in (SRC, RELAY, DST) for i in _live(moto_ec2, r.split(":")[1])]
+        assert len(beats) == 3 and min(beats) > time.time() - 300  # the watch moved every gateway's TTL
     except BaseException:
         runner.teardown(handle, credentials=credentials)
         raise

@@ -217,6 +217,19 @@ def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> Non
             client.virtual_machines.begin_delete(group, vm.name).result()
 
 
+def set_tags(cluster_name: str, region: str, options: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    """Merge ``tags`` into the cluster's VMs (the heartbeat's path).
+
+    A VM PATCH with only ``tags`` replaces the tag set and changes nothing else, so the VM's
+    current tags (read by the listing) are merged first.
+    """
+    client = _client(options)
+    group = _required(options, "resource_group")
+    for vm in _vms(client, options, TAG_CLUSTER, cluster_name):
+        if vm.location == region:
+            client.virtual_machines.begin_update(group, vm.name, {"tags": {**(vm.tags or {}), **tags}}).result()
+
+
 def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
     client = _client(options)
     return [_to_instance(vm, client, options, with_ip=False) for vm in _vms(client, options, TAG_MANAGED, "true")]

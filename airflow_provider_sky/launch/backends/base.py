@@ -12,8 +12,10 @@ functions, looked up by cloud name with :func:`get_cloud`:
 - ``terminate(cluster_name, region, options) -> None``: delete the cluster's VMs and wait
   until the cloud reports them gone (a leak costs money; a slow teardown does not).
 - ``list_tagged(options) -> list[Instance]``: every VM this provider created, for the janitor.
-- ``set_tags(cluster_name, region, options, tags) -> None`` (aws, local so far): merge tags
-  into the cluster's VMs; the owner's heartbeat. Without it the launch-time heartbeat stays.
+- ``set_tags(cluster_name, region, options, tags) -> None``: merge tags into the cluster's
+  VMs; the owner's heartbeat, which moves the TTL the janitor counts.
+- ``check_options(options) -> None`` (optional): read the module's own settings (e.g. the local
+  cloud's ``SKY_LOCAL_CAPACITY``) and raise a ``SkyUserError`` before anything is created.
 
 Failover, SSH and cluster state live elsewhere (``runner``, ``ssh``, ``state``): a cloud module
 only translates between these records and one cloud's API, so adding a cloud is adding a module.
@@ -100,9 +102,9 @@ class ProvisionRequest:
     use_spot: bool
     num_nodes: int
     ssh_public_key: str
-    # A host key pair for VMs whose sshd we start ourselves (the local cloud). Cloud modules never
-    # send it anywhere: their VMs make their own host keys and report the public half on the serial
-    # console, where the module reads it (launch/console_keys.py).
+    # An optional host key pair for VMs whose sshd we start ourselves (the local cloud; it makes one
+    # per VM when none is given). The runner gives none: cloud VMs make their own host keys and
+    # report the public half on the serial console, where the module reads it (console_keys.py).
     host_key_private: str = ""
     host_key_public: str = ""
     tags: dict[str, str] = field(default_factory=dict)

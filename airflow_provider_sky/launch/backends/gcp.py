@@ -218,5 +218,27 @@ def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> Non
         _wait(clients, instance.zone or "", operation, request)
 
 
+def set_tags(cluster_name: str, region: str, options: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    """Merge ``tags`` into the labels of the cluster's instances (the heartbeat's path).
+
+    ``setLabels`` replaces the whole label set and is guarded by the fingerprint of the set it
+    replaces, so each instance's current labels are read (with their fingerprint) and merged:
+    a concurrent change makes the call fail instead of silently dropping the other writer's labels.
+    """
+    clients = _clients(options)
+    pager = clients.instances.aggregated_list(
+        request={"project": clients.project, "filter": f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"'})
+    for _, scoped in pager:
+        for raw in scoped.instances:
+            zone = raw.zone.rsplit("/", 1)[-1]
+            if zone.rsplit("-", 1)[0] != region:
+                continue
+            labels = {**dict(raw.labels), **{k: sanitize_label(v) for k, v in tags.items()}}
+            operation = clients.instances.set_labels_unary(
+                project=clients.project, zone=zone, instance=raw.name,
+                instances_set_labels_request_resource={"labels": labels, "label_fingerprint": raw.label_fingerprint})
+            _wait(clients, zone, operation, ProvisionRequest(cluster_name, CLOUD, region, zone, "", False, 0, ""))
+
+
 def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
     return _list(_clients(options), f'labels.{TAG_MANAGED} = "true"', options)

@@ -97,6 +97,11 @@ def load_capacity(options: Mapping[str, Any]) -> dict[str, int]:
     return {str(k): v for k, v in doc.items()}
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """Settings are read before the runner creates anything (see ``runner.check_cloud_settings``)."""
+    load_capacity(options)
+
+
 def _alive(meta: Mapping[str, Any]) -> bool:
     try:
         proc = psutil.Process(int(meta["pid"]))
