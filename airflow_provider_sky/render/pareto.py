@@ -62,7 +62,8 @@ def pareto_svg(
         body.append(group({"class_": "pareto-chosen"}, [
             title(f"this plan: {fmt(chosen[0])} {unit}, ${chosen[1]:.5f}/GB"),
             el("circle", {"cx": x, "cy": y, "r": 9, "fill": "none", "stroke": "#c62828", "stroke_width": 3}),
-            el("text", {"x": x + 12, "y": y - 10, "fill": "#c62828", "font_weight": "bold"}, text="this plan"),
+            el("text", {"x": x + 12 if x < WIDTH - 110 else x - 12, "y": y - 10, "fill": "#c62828",
+                        "font_weight": "bold", "text_anchor": "start" if x < WIDTH - 110 else "end"}, text="this plan"),
         ]))  # fmt: skip
     label = f"Pareto frontier {pair[0]} -> {pair[1]}: {len(points)} goals solved"
     return document("pareto", WIDTH, HEIGHT, body, label)

@@ -222,19 +222,14 @@ def _legend() -> str:
 def route_svg(
     plan: TransferPlan,
     measured_edges: Mapping[str, Mapping[str, Any]] | None = None,
-    gateways: Mapping[str, Mapping[str, Any]] | None = None,
+    ran: Mapping[str, int] | None = None,
 ) -> str:
     """The plan's route as one ``<svg data-sky-picture="route">``.
 
     ``measured_edges`` is the overlay report's ``edges`` ("a->b" -> bytes, connections,
-    mbit_per_s); ``gateways`` its ``gateways`` (id -> region, ...), to show how many ran.
+    mbit_per_s); ``ran`` the gateways that ran per region, when the overlay has run.
     """
     kind, pos = layout(plan)
-    ran: dict[str, int] | None = None
-    if gateways:
-        ran = {}
-        for gateway in gateways.values():
-            ran[str(gateway.get("region"))] = ran.get(str(gateway.get("region")), 0) + 1
     arrow = el("defs", {}, el("marker", {"id": "sky-arrow", "viewBox": "0 0 10 10", "refX": 8, "refY": 5,
                                          "markerWidth": 11, "markerHeight": 11,
                                          "markerUnits": "userSpaceOnUse", "orient": "auto-start-reverse"},
