@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.params import parse_optional_number
 from airflow_provider_sky.planner.api import Planner
 from airflow_provider_sky.planner.pareto import ParetoPoint
@@ -143,3 +144,30 @@ class SkyPlannerHook(BaseHook):
             deny_regions=self.rules(deny_regions, "deny_regions"),
             allow_regions=self.rules(allow_regions, "allow_regions"),
         )
+
+    def viewable(
+        self,
+        plan: TransferPlan,
+        *,
+        points: int = 8,
+        deny_regions: Iterable[str] | None = None,
+        allow_regions: Iterable[str] | None = None,
+        kind: str = "plan",
+    ) -> dict[str, Any]:
+        """The plan and, for one destination, its pair's frontier, in the shape the plan view reads.
+
+        Return it from a planning task (``return hook.viewable(plan)``) and the task instance's
+        "Sky plan" tab draws the route and the Pareto curve (docs/ui.md). The frontier is a picture,
+        not a result: a pair the sweep cannot solve gets none rather than failing the task.
+        """
+        from airflow_provider_sky.ui.view_model import transfer_extra
+
+        frontier: list[ParetoPoint] = []
+        if len(plan.destinations) == 1 and points > 0:
+            try:
+                frontier = self.pareto(plan.source, plan.destinations[0], points=points,
+                                       deny_regions=deny_regions, allow_regions=allow_regions)  # fmt: skip
+            except (SkyUserError, ValueError, ArithmeticError) as exc:
+                self.log.warning("No cost/throughput frontier for %s -> %s: %s", plan.source,
+                                 plan.destinations[0], exc)  # fmt: skip
+        return transfer_extra(plan, frontier, kind=kind)
