@@ -13,7 +13,8 @@ Teardown happens on success, failure, ``on_kill`` (worker or triggerer) and time
 The SSH private key lives in the cluster's state dir (0600); only its path travels, and it is
 never logged, pushed to XCom or held in a templated field.
 
-Secret values stay out of the serialized DAG: ``secrets=`` is not a template field, and values
+Secret values stay out of the serialized DAG: ``secrets=`` is not a template field (given to
+``.partial()`` it is sealed: the mapped task serializes a placeholder), and values
 written inline in ``task`` move there at construction (the task keeps the names, as nulls).
 Every templated flag and number is parsed strictly at execute (``airflow_provider_sky.params``):
 a rendered ``"False"`` is false.
@@ -42,6 +43,21 @@ from airflow_provider_sky.triggers.launch import SkyLaunchTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+class SealedSecrets:
+    """Launch secrets held in memory only: serialization (which casts unknown types to ``str``)
+    sees a placeholder that names how many there are, never a value."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = dict(values)
+
+    def __str__(self) -> str:
+        return f"<{len(self.values)} launch secret(s) kept out of the serialized DAG>"
+
+    __repr__ = __str__
 
 
 @dataclass(frozen=True)
@@ -152,6 +168,8 @@ class SkyLaunchOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.task, inline = split_secrets(task)
+        if isinstance(secrets, SealedSecrets):
+            secrets = secrets.values
         if secrets is not None and not isinstance(secrets, Mapping):
             raise SkyUserError(f"secrets is a {type(secrets).__name__}", 'pass secrets={"NAME": "value"}')
         self._secrets: dict[str, Any] = {**inline, **(secrets or {})}
@@ -172,6 +190,21 @@ class SkyLaunchOperator(BaseOperator):
         self.gcp_conn_id = gcp_conn_id
         self.azure_conn_id = azure_conn_id
         self._cluster_name: str | None = None
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``.partial()`` keeps its keyword arguments in the mapped task, which Airflow serializes
+        whole: seal the secret values (given, or written inline in a ``task`` mapping) so the
+        serialized DAG holds a placeholder while the worker, which parses the DAG file itself,
+        still builds each mapped task with the values."""
+        if isinstance(kwargs.get("task"), (dict, str)):
+            kwargs["task"], inline = split_secrets(kwargs["task"])
+        else:
+            inline = {}
+        given = kwargs.get("secrets")
+        if isinstance(given, Mapping) or inline:
+            kwargs["secrets"] = SealedSecrets({**inline, **dict(given or {})})
+        return super().partial(**kwargs)
 
     # ------------------------------------------------------------------ helpers
 

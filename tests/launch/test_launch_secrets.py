@@ -138,3 +138,23 @@ def test_operator_envs_fill_the_task_nulls_and_override_its_values():
     assert op.task_spec(_context()).envs == {"MODEL": "llama", "BATCH": "16"}
     with pytest.raises(SkyUserError, match=r"envs MODEL has no value.*envs=\{'MODEL'"):
         SkyLaunchOperator(task_id="t", task={"envs": {"MODEL": None}, "run": "true"}).task_spec(_context())
+
+
+def test_secrets_given_to_partial_stay_out_of_the_serialized_mapped_task_and_reach_each_mapped_task():
+    from airflow.sdk import DAG
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    with DAG("sky_mapped_secrets", schedule=None) as dag:
+        mapped = SkyLaunchOperator.partial(
+            task_id="train", task={"name": "m", "resources": {"cloud": "local"}, "secrets": {"TOKEN": INLINE},
+                                   "run": "true"},
+            secrets={"API_KEY": GIVEN},
+        ).expand(envs=[{"SHARD": "0"}, {"SHARD": "1"}])  # fmt: skip
+
+    serialized = json.dumps(DagSerialization.to_dict(dag))
+    assert INLINE not in serialized and GIVEN not in serialized
+    assert "2 launch secret(s) kept out of the serialized DAG" in serialized
+    # the worker builds each mapped task from the parsed DAG file: the values are there
+    unmapped = mapped.unmap({"envs": {"SHARD": "0"}})
+    assert unmapped._secrets == {"TOKEN": INLINE, "API_KEY": GIVEN}
+    assert INLINE not in json.dumps(unmapped.task)
