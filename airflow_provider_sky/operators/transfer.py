@@ -27,6 +27,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.hooks.transfer import SkyTransferHook
+from airflow_provider_sky.links.plan import SkyPlanLink
 from airflow_provider_sky.links.storage import SkyDestinationLink
 from airflow_provider_sky.params import (
     parse_backend_options,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_sky.hooks.planner import SkyPlannerHook
     from airflow_provider_sky.overlay.runner import OverlayHandle
+    from airflow_provider_sky.planner.plan import TransferPlan
 
 
 class SkyTransferOperator(BaseOperator):
@@ -91,6 +93,8 @@ class SkyTransferOperator(BaseOperator):
     :param dry_run: list what would be copied or deleted, write nothing (kept as ``dry_run_only``:
         ``BaseOperator.dry_run()`` is a method this attribute must not hide).
     :param progress_interval_s: how often progress (bytes, rate, ETA) is logged.
+    :param assets: add the source to ``inlets`` and each destination to ``outlets`` as Airflow
+        Assets (docs/lineage.md). Decided when the DAG is parsed, so the URIs must be literal.
     """
 
     template_fields: Sequence[str] = (
@@ -102,7 +106,7 @@ class SkyTransferOperator(BaseOperator):
     )  # fmt: skip
     template_fields_renderers = {"backend_options": "json"}
     ui_color = "#cfe8ff"
-    operator_extra_links = (SkyDestinationLink(),)
+    operator_extra_links = (SkyDestinationLink(), SkyPlanLink())
 
     def __init__(
         self,
@@ -136,9 +140,15 @@ class SkyTransferOperator(BaseOperator):
         gateway_memory_mb: int | str = 256,
         dry_run: bool | str = False,
         progress_interval_s: float = 10.0,
+        assets: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if parse_bool("assets", assets):
+            from airflow_provider_sky.lineage.assets import transfer_assets
+
+            inlets, outlets = transfer_assets(source, destination)
+            self.inlets, self.outlets = [*self.inlets, *inlets], [*self.outlets, *outlets]
         self.source = source
         self.destination = destination
         self.mode = mode
@@ -170,6 +180,7 @@ class SkyTransferOperator(BaseOperator):
         self.progress_interval_s = progress_interval_s
         self._cancel = threading.Event()
         self._handle: OverlayHandle | None = None
+        self._lineage_result: dict[str, Any] | None = None  # the XCom result, for lineage on complete
 
     # -- arguments ---------------------------------------------------------------------------
     def build_request(self) -> CopyRequest:
@@ -280,7 +291,7 @@ class SkyTransferOperator(BaseOperator):
         summary = hook.copy(request, progress=progress, cancel=self._cancel)
         destination = parse_uri(request.destinations[0])
         SkyDestinationLink.persist(context, destination, hook.get_credentials([destination]))
-        result = summary.to_dict() | {"overlay": overlay}
+        result = self._lineage_result = summary.to_dict() | {"overlay": overlay}
         self.log.info("Transfer summary: %s", result)
         return result
 
@@ -307,6 +318,7 @@ class SkyTransferOperator(BaseOperator):
         uris = [parse_uri(request.source), *(parse_uri(d) for d in request.destinations)]
         credentials = self._hook().get_credentials(uris)
         started = start_overlay(request, settings, planner.get_conn(), credentials, self.log.info)
+        self._push_view(context, started.plan, planner, settings.deny_regions, settings.allow_regions)
         if started.handle is None:
             why = {"used": False, "reason": started.decision.reason, "plan": started.plan.to_dict()}
             return self._direct(context, request, why)
@@ -332,6 +344,16 @@ class SkyTransferOperator(BaseOperator):
         event = {"status": outcome.status, "outcome": outcome.to_dict(), "handle": handle.to_dict(), "state": state}
         return self.execute_complete(context, event)
 
+    def _push_view(self, context: Context, plan: TransferPlan, planner: SkyPlannerHook, deny: list[str] | None,
+                   allow: list[str] | None) -> None:  # fmt: skip
+        """The plan and its pair's frontier for the plan view, and the "Sky plan" link to it: pushed
+        when planned, so the view shows the route while the gateways still work (docs/ui.md)."""
+        from airflow_provider_sky.ui.view_model import VIEW_XCOM_KEY
+
+        view = planner.viewable(plan, deny_regions=deny, allow_regions=allow, kind="transfer")
+        context["ti"].xcom_push(key=VIEW_XCOM_KEY, value=view)
+        SkyPlanLink.persist(context)
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Verify every destination, delete extras if asked, tear down, and report."""
         from airflow_provider_sky.overlay import runner
@@ -350,7 +372,7 @@ class SkyTransferOperator(BaseOperator):
         except SkyUserError:
             grid = None
         report = overlay_report(plan, handle, outcome, grid, event.get("state", {}).get("reason", ""))
-        result = summary.to_dict() | {"overlay": report}
+        result = self._lineage_result = summary.to_dict() | {"overlay": report}
         self.log.info(
             "Overlay %s: %.3f Gbit/s measured vs %.3f predicted; $%.4f measured vs $%.4f predicted",
             handle.job_id, report["measured"]["throughput_gbps"], report["predicted"]["throughput_gbps"],
@@ -358,6 +380,17 @@ class SkyTransferOperator(BaseOperator):
         )  # fmt: skip
         self.log.info("Transfer summary: %s", result)
         return result
+
+    # -- lineage (called by the OpenLineage listener only when lineage is on) ------------------
+    def get_openlineage_facets_on_start(self) -> Any:
+        from airflow_provider_sky.lineage.facets import transfer_lineage
+
+        return transfer_lineage(self.source, self.destination)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_sky.lineage.facets import transfer_lineage
+
+        return transfer_lineage(self.source, self.destination, self._lineage_result)
 
     def on_kill(self) -> None:
         """Stop scheduling chunks; tear down gateways this try started (before it deferred)."""
