@@ -38,6 +38,7 @@ from airflow_provider_sky.launch.backends.base import sanitize_label
 from airflow_provider_sky.launch.plan import LaunchPlan
 from airflow_provider_sky.launch.task import TaskSpec
 from airflow_provider_sky.launch.task_secrets import split_secrets
+from airflow_provider_sky.links.plan import SkyPlanLink
 from airflow_provider_sky.params import parse_backend_options, parse_bool, parse_list, parse_mapping, parse_number
 from airflow_provider_sky.triggers.launch import SkyLaunchTrigger
 
@@ -142,6 +143,7 @@ class SkyLaunchOperator(BaseOperator):
     )
     template_fields_renderers = {"task": "yaml", "plan": "json", "backend_options": "json"}
     ui_color = "#d8f0d2"
+    operator_extra_links = (SkyPlanLink(),)
 
     def __init__(
         self,
@@ -306,7 +308,12 @@ class SkyLaunchOperator(BaseOperator):
         blocked: list[list[Any]] = []
         attempts: list[runner.Attempt] = []
         started_at = time.time()
-        handle = self._provision_and_start(spec, plan, context, cluster_name, blocked, attempts, args)
+        self._push_view(context, plan, attempts)
+        SkyPlanLink.persist(context)
+        try:
+            handle = self._provision_and_start(spec, plan, context, cluster_name, blocked, attempts, args)
+        finally:  # every failover attempt, also when all failed
+            self._push_view(context, plan, attempts)
         state = {
             "plan": plan.to_dict(),
             "attempts": [a.__dict__ for a in attempts],
@@ -316,6 +323,13 @@ class SkyLaunchOperator(BaseOperator):
             "deadline": self._deadline(),
         }
         return self._follow(context, handle, state, args)
+
+    @staticmethod
+    def _push_view(context: Context, plan: LaunchPlan, attempts: list[runner.Attempt]) -> None:
+        """Ranked candidates and the attempts so far, for the plan view (docs/ui.md)."""
+        from airflow_provider_sky.ui.view_model import VIEW_XCOM_KEY, launch_extra
+
+        context["ti"].xcom_push(key=VIEW_XCOM_KEY, value=launch_extra(plan.candidates, plan.rejected, attempts))
 
     def _provision_and_start(self, spec: TaskSpec, plan: LaunchPlan, context: Context, cluster_name: str,
                              blocked: list, attempts: list[runner.Attempt],

@@ -45,7 +45,8 @@ def _serialized(*tasks: SkyLaunchOperator) -> str:
 
 
 def _context() -> dict:
-    ti = SimpleNamespace(dag_id="sky_secrets", task_id="train", run_id="manual__1", map_index=-1, try_number=1)
+    ti = SimpleNamespace(dag_id="sky_secrets", task_id="train", run_id="manual__1", map_index=-1, try_number=1,
+                         xcom_push=lambda key, value: None)  # the plan view's XCom and link (tests/ui)
     return {"ti": ti}
 
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.sshd
 
 
 def _context(try_number: int = 1) -> dict:
-    ti = SimpleNamespace(dag_id="dag", task_id="train", run_id="manual__1", map_index=-1, try_number=try_number)
+    ti = SimpleNamespace(dag_id="dag", task_id="train", run_id="manual__1", map_index=-1, try_number=try_number,
+                         xcom_push=lambda key, value: None)  # the plan view's XCom and link (tests/ui)
     return {"ti": ti}
 
 
