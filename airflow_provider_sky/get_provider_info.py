@@ -42,7 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{PACKAGE}.triggers.launch", f"{PACKAGE}.triggers.transfer"],
             }
         ],
-        "extra-links": [f"{PACKAGE}.links.storage.SkyDestinationLink"],
+        "extra-links": [f"{PACKAGE}.links.storage.SkyDestinationLink", f"{PACKAGE}.links.plan.SkyPlanLink"],
         "connection-types": [
             {
                 "hook-class-name": f"{PACKAGE}.hooks.planner.SkyPlannerHook",
