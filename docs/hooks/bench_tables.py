@@ -58,6 +58,42 @@ def planner_summary() -> str:
     return _table(("measure", "result"), rows, right_from=2)
 
 
+def planner_pairs() -> str:
+    """One row per region pair: Skyplane's $/GB at each goal, our worst cost delta and solve times."""
+    pairs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for case in _load("planner_vs_skyplane")["cases"]:
+        pairs.setdefault((case["src"], case["dst"]), []).append(case)
+    rows = []
+    for (src, dst), cases in pairs.items():
+        costs = " / ".join(
+            "-" if c["skyplane_usd_per_gb"] is None else f"{c['skyplane_usd_per_gb']:.4f}" for c in cases
+        )
+        deltas = [c["cost_delta_pct"] for c in cases if c.get("cost_delta_pct") is not None]
+        ratios = [c["warm_ratio"] for c in cases if c.get("warm_ratio") is not None]
+        sky = [c["skyplane_solve_s"] for c in cases]
+        ours = [c["ours_warm_s"] for c in cases]
+        rows.append(
+            (
+                f"{src} -> {dst}",
+                costs,
+                f"{max(deltas):+.3f}%" if deltas else "",
+                f"{sum(sky) / len(sky):.3f}",
+                f"{sum(ours) / len(ours):.4f}",
+                f"{max(ratios):.3f}" if ratios else "",
+            )
+        )
+    goals = " / ".join(f"{g:g}" for g in _load("planner_vs_skyplane")["summary"]["goals_gibps"])
+    header = (
+        "pair",
+        f"Skyplane $/GB at {goals}",
+        "ours: worst delta",
+        "Skyplane s (mean)",
+        "ours warm s (mean)",
+        "worst ratio",
+    )
+    return _table(header, rows, right_from=2)
+
+
 def planner_multicast() -> str:
     rows = [
         (
@@ -121,10 +157,7 @@ def copy_sync() -> str:
         "rclone sync --checksum s",
         "ours / rclone (default, --checksum)",
     )
-    return (
-        f"{sync['objects']:,} unchanged objects of {sync['object_bytes']} B, medians of {sync['rounds']} rounds:\n\n"
-        + _table(header, rows)
-    )
+    return _table(header, rows)
 
 
 def cli_startup() -> str:
@@ -203,9 +236,68 @@ def overlay_targets() -> str:
     return _table(("target", "value", "goal", "verdict"), rows)
 
 
+def overlay_multicast() -> str:
+    multicast = _load("overlay")["multicast"]
+    rows = []
+    for r in multicast["runs"]:
+        out = r.get("source_link_tx_bytes")
+        rows.append(
+            (
+                r["tool"],
+                r["round"],
+                f"{r['wall_seconds']:.1f}",
+                f"{r['seconds']:.1f}",
+                f"{r['volume_bytes'] / 1e6 / r['seconds']:.2f}",
+                "" if out is None else f"{out / 1e6:.1f} MB",
+                "" if out is None else f"{out / r['volume_bytes']:.2f}",
+            )
+        )
+    header = (
+        "method",
+        "round",
+        "wall s",
+        "transfer s",
+        "MB/s per destination",
+        "bytes out of the source (kernel)",
+        "x volume",
+    )
+    return _table(header, rows)
+
+
+def overlay_loopback() -> str:
+    rows = []
+    for run, r in _load("overlay")["loopback_summary"].items():
+        ns = r.get("src_dst_cpu_ns_per_byte", r.get("cpu_ns_per_byte"))
+        rss = r["peak_rss_mib"]
+        rows.append(
+            (
+                run,
+                f"{r['mb_per_s']:.0f}",
+                f"{r['relay_data_mb_per_cpu_s']:.0f} / {r['relay_wire_mb_per_cpu_s']:.0f}"
+                if "relay_data_mb_per_cpu_s" in r
+                else "",
+                f"{ns:.2f}",
+                f"{r['src_dst_over_rclone']:.2f}x" if "src_dst_over_rclone" in r else "",
+                " / ".join(f"{v:.0f}" for v in rss.values()) if isinstance(rss, dict) else f"{rss:.0f}",
+            )
+        )
+    header = (
+        "run",
+        "MB/s",
+        "relay MB per CPU-s (data / wire)",
+        "src+dst CPU ns/B",
+        "/ rclone",
+        "peak RSS MiB (src / relay / dst)",
+    )
+    return _table(header, rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "overlay-multicast": overlay_multicast,
+    "overlay-loopback": overlay_loopback,
     "planner-summary": planner_summary,
     "planner-multicast": planner_multicast,
+    "planner-pairs": planner_pairs,
     "copy-runs": copy_runs,
     "copy-sync": copy_sync,
     "cli-startup": cli_startup,
