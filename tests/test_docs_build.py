@@ -71,6 +71,10 @@ def test_plan_pictures_are_real_pngs_drawn_at_build_time(site: Path) -> None:
         width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk comes first
         assert width >= 600 and height >= 400, (name, width, height)
         assert len(data) > 10_000, (name, len(data))  # a drawn route, not an empty canvas
+    for name in ("plan-japaneast-euwest1-route", "plan-japaneast-euwest1-pareto", "plan-multicast-route"):
+        svg = (site / "img" / f"{name}.svg").read_text(encoding="utf-8")
+        assert svg.startswith("<svg") and "data-sky-picture" in svg, name
+        assert "aws:eu-west-1" in svg or "aws:us-east-1" in svg, name  # the plan's own regions are drawn
     planner = _text(site, "planner.html")
     assert 'src="img/plan-japaneast-euwest1.png"' in planner
     # The plan's own explanation, rendered from the same solve.

@@ -1,8 +1,9 @@
 """mkdocs hook: plan pictures drawn at build time by the project's own planner and plotter.
 
 Each picture is a real plan: :class:`~airflow_provider_sky.planner.api.Planner` solves it on a
-packaged grid and :func:`~airflow_provider_sky.planner.plot.plot_plan` draws it, so the pages
-show what the code does today. The PNGs go into the built site only (never into git), and a
+packaged grid, :func:`~airflow_provider_sky.planner.plot.plot_plan` draws it as a PNG and
+``airflow_provider_sky.render`` (the plan view's renderer) as SVG, so the pages show what the code
+does today. The PNGs go into the built site only (never into git), and a
 page shows a plan's own explanation where it holds ``<!-- plan-explain: NAME -->``.
 
 Three small solves and a 10-point Pareto sweep: about 2 s after cvxpy's import.
@@ -46,10 +47,13 @@ PICTURES = (
 _explanations: dict[str, str] = {}
 
 
-def _draw(picture: Picture, out: Path) -> str:
-    """Solve and draw one picture into ``out``; return the plan's explanation for 1 TB."""
+def _draw(picture: Picture, out: Path) -> tuple[str, dict[str, str]]:
+    """Solve one picture and draw it: the PNG into ``out`` (matplotlib), the same plan as SVG
+    (the plan view's renderer); return the plan's explanation for 1 TB and the SVGs by suffix."""
     from airflow_provider_sky.planner.api import Planner
     from airflow_provider_sky.planner.plot import plot_plan
+    from airflow_provider_sky.render.pareto import pareto_svg
+    from airflow_provider_sky.render.route import route_svg
 
     planner = Planner(picture.grid)
     dests = list(picture.destinations)
@@ -59,15 +63,21 @@ def _draw(picture: Picture, out: Path) -> str:
     )  # fmt: skip
     frontier = planner.pareto(picture.source, dests[0], points=10) if picture.pareto else []
     plot_plan(plan, frontier, str(out))
-    return plan.explain(volume_gb=1000)
+    svgs = {"route": route_svg(plan)}
+    if frontier:
+        chosen = (plan.throughput_gbps, plan.cost_usd_per_gb)
+        svgs["pareto"] = pareto_svg(frontier, (plan.source, dests[0]), plan.unit, chosen=chosen)
+    return plan.explain(volume_gb=1000), svgs
 
 
 def on_files(files: Files, config: Any) -> Files:
     with tempfile.TemporaryDirectory(prefix="sky-docs-") as tmp:
         for picture in PICTURES:
             out = Path(tmp) / f"{picture.name}.png"
-            _explanations[picture.name] = _draw(picture, out)
+            _explanations[picture.name], svgs = _draw(picture, out)
             files.append(File.generated(config, f"img/plan-{picture.name}.png", content=out.read_bytes()))
+            for suffix, svg in svgs.items():
+                files.append(File.generated(config, f"img/plan-{picture.name}-{suffix}.svg", content=svg))
     return files
 
 
