@@ -121,6 +121,9 @@ class SkyLaunchOperator(BaseOperator):
     :param azure_conn_id: connection for azure:// containers named in ``file_mounts`` (each is
         looked up only when a mount needs it). VM credentials are separate: each cloud SDK's own
         chain on the worker and triggerer.
+    :param assets: add the buckets the task reads (``file_mounts``, ``inputs``) to ``inlets`` and
+        those it writes (``outputs``) to ``outlets`` as Airflow Assets (docs/lineage.md); decided
+        when the DAG is parsed, so the task must be literal.
     """
 
     template_fields: Sequence[str] = (
@@ -166,9 +169,15 @@ class SkyLaunchOperator(BaseOperator):
         azure_conn_id: str | None = "wasb_default",
         secrets: Mapping[str, str] | None = None,
         envs: Mapping[str, str] | None = None,
+        assets: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if parse_bool("assets", assets):
+            from airflow_provider_sky.lineage.assets import launch_assets
+
+            inlets, outlets = launch_assets(task)
+            self.inlets, self.outlets = [*self.inlets, *inlets], [*self.outlets, *outlets]
         self.task, inline = split_secrets(task)
         if isinstance(secrets, SealedSecrets):
             secrets = secrets.values
@@ -192,6 +201,7 @@ class SkyLaunchOperator(BaseOperator):
         self.gcp_conn_id = gcp_conn_id
         self.azure_conn_id = azure_conn_id
         self._cluster_name: str | None = None
+        self._lineage_result: dict[str, Any] | None = None  # where the job ran, for lineage on complete
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
@@ -409,6 +419,7 @@ class SkyLaunchOperator(BaseOperator):
             cost_estimate_usd=runner.cost_estimate(cluster.candidate, time.time() - cluster.created_at),
             restarts=state["restarts"], kept=args.keep_cluster, log_tail=event.get("log_tail", ""),
         )
+        self._lineage_result = result.to_dict()
         for attempt in attempts:
             self.log.info("attempt: %s", attempt.line())
         if status == "timeout":
@@ -420,6 +431,18 @@ class SkyLaunchOperator(BaseOperator):
         if exit_code != 0:
             raise runner.JobFailed(f"task failed with exit code {exit_code}", exit_code, result.log_tail)
         return result.to_dict()
+
+    # ------------------------------------------------------------------ lineage
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        from airflow_provider_sky.lineage.facets import launch_lineage
+
+        return launch_lineage(self.task)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_sky.lineage.facets import launch_lineage
+
+        return launch_lineage(self.task, self._lineage_result)
 
     # ------------------------------------------------------------------ teardown paths
 

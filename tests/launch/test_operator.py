@@ -44,7 +44,8 @@ def _run_deferred(op: SkyLaunchOperator, context: dict):
 
 
 def test_every_user_argument_is_templated():
-    not_templated = {"self", "kwargs", "deferrable", "secrets"}  # secrets: kept out of the serialized DAG
+    not_templated = {"self", "kwargs", "deferrable", "secrets", "assets"}  # secrets: kept out of the serialized
+    # DAG; assets: Assets are registered when the DAG is parsed, before any rendering
     params = set(inspect.signature(SkyLaunchOperator.__init__).parameters) - not_templated
     assert params <= set(SkyLaunchOperator.template_fields)
 
