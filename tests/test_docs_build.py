@@ -128,3 +128,14 @@ def test_the_guide_explains_every_argument(module: str, cls: str, page: str) -> 
     text = (ROOT / "docs" / page).read_text(encoding="utf-8")
     missing = [name for name in _init_arguments(module, cls) if f"`{name}`" not in text]
     assert not missing, f"docs/{page} does not explain {missing}"
+
+
+def test_optional_pages_join_the_nav_once_their_file_exists(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("optional_pages", ROOT / "docs" / "hooks" / "optional_pages.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    nav = [{"Home": "index.md"}, {"Guide": [{"Op": "guide/op.md"}, {"UI": "ui.md"}, {"Lineage": "lineage.md"}]}]
+    (tmp_path / "lineage.md").write_text("# Lineage\n")
+    config = hook.on_config({"nav": nav, "docs_dir": str(tmp_path)})
+    assert config["nav"] == [{"Home": "index.md"}, {"Guide": [{"Op": "guide/op.md"}, {"Lineage": "lineage.md"}]}]
