@@ -28,6 +28,11 @@ testbed: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
+# Build the gateway and worker images with podman on a debootstrap base (docker/README.md; ENGINE=docker elsewhere).
+.PHONY: images
+images: setup
+	docker/build.sh all
+
 lint: setup
 	$(PY) -m ruff check airflow_provider_sky tests bench example_dags scripts docs/hooks
 
