@@ -92,3 +92,22 @@ def test_a_task_without_storage_has_no_datasets() -> None:
 def test_a_missing_task_file_is_one_user_error() -> None:
     with pytest.raises(SkyUserError, match=r"Task file 'nowhere/train\.yaml' does not exist"):
         launch_lineage("nowhere/train.yaml")
+
+
+def test_the_operators_import_the_openlineage_client_only_when_lineage_is_built() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from airflow_provider_sky.operators.transfer import SkyTransferOperator\n"
+        "from airflow_provider_sky.operators.launch import SkyLaunchOperator\n"
+        "op = SkyTransferOperator(task_id='t', source='s3://raw-data/a/', destination='gs://train-eu/a/',\n"
+        "                         assets=True)\n"
+        "SkyLaunchOperator(task_id='l', task={'outputs': {'s3://raw-data/m/': 1}, 'run': 'x'}, assets=True)\n"
+        "before = 'openlineage.client' in sys.modules\n"
+        "op.get_openlineage_facets_on_start()\n"
+        "print(before, 'openlineage.client' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split()[-2:] == ["False", "True"]
