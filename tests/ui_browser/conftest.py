@@ -1,0 +1,198 @@
+"""A real Airflow with the example DAGs and the emulators, and a headless Chromium logged into it.
+
+Everything here is started once per module and stopped after it, also when a test fails; the
+teardown then checks that nothing is left: no Airflow process with this home, no local VM, no
+emulator, no Chromium, and no listener on the API port. A missing Chromium, sshd or emulator
+skips locally and fails in CI (CI=true), where bootstrap installs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from airflow_provider_sky.devtools import emulators
+from airflow_provider_sky.devtools.airflow_stack import ADMIN_USER, AirflowStack
+from airflow_provider_sky.launch.backends import local
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
+DAG_FILES = ("example_sky_transfer.py", "example_sky_launch.py")
+SCREENSHOTS = REPO_ROOT / "test-output" / "ui_browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    # the machine has no internet: without these Chromium keeps dialling Google and crawls
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+DEMO_BUCKET = "sky-demo"
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip with `reason` when something is missing, or fail in CI where it must be installed."""
+    if available:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI must have it: scripts/bootstrap.sh installs it)", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class Site:
+    """The running stack as the tests see it."""
+
+    stack: AirflowStack
+    work: Path
+    state_dir: Path
+    emulator_pids: list[int]
+
+    @property
+    def url(self) -> str:
+        return self.stack.base_url
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    require(local.sshd_path() is not None, "OpenSSH sshd not found (the launch example's VMs are sshd servers)")
+    require(Path(CHROMIUM).exists(), f"Debian's chromium not found at {CHROMIUM}")
+    work = Path(tempfile.mkdtemp(prefix="sky-ui-browser-"))
+    dags = work / "dags"
+    dags.mkdir()
+    for name in DAG_FILES:
+        (dags / name).symlink_to(EXAMPLE_DAGS / name)
+    state_dir = work / "sky-state"
+    stack = AirflowStack(work / "airflow-home", dags)
+    stack.begin()  # the DB migrates while the emulators start
+    started: list[emulators.Emulator] = []
+    try:
+        try:
+            for start in (emulators.start_moto, emulators.start_fake_gcs, emulators.start_azurite):
+                started.append(start())
+        except emulators.EmulatorError as exc:
+            require(False, f"emulator unavailable: {exc}")
+        for emulator in started:
+            emulator.create_bucket(DEMO_BUCKET)
+        stack.extra_env = {
+            **emulators.Emulators(*started).airflow_env(),
+            "SKY_DEMO_DIR": str(work / "demo-data"),
+            "SKY_STATE_DIR": str(state_dir),
+        }
+        stack.start(timeout=150)
+        stack.wait_for_dags(["example_sky_transfer", "example_sky_launch"])
+        yield Site(stack, work, state_dir, [e.pid for e in started])
+    finally:
+        stack.stop()
+        for emulator in reversed(started):
+            emulator.stop()
+        _assert_nothing_left(stack, state_dir, [e.pid for e in started])
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: list[int]) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        airflow = stack.leftovers()
+        vms = [p for p in psutil.process_iter() if _env(p).get(local.ENV_ROOT, "").startswith(str(state_dir))]
+        alive = [pid for pid in emulator_pids if _alive(pid)]
+        if not (airflow or vms or alive) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for proc in airflow + vms:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    assert not airflow, f"Airflow processes left: {[(p.pid, _cmd(p)) for p in airflow]}"
+    assert not vms, f"local VM processes left: {[(p.pid, _cmd(p)) for p in vms]}"
+    assert not alive, f"emulators left running: {alive}"
+    assert not _listening(stack.port), f"something still listens on the API port {stack.port}"
+
+
+def _env(proc: psutil.Process) -> dict[str, str]:
+    try:
+        return proc.environ()
+    except psutil.Error:
+        return {}
+
+
+def _cmd(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())[:120]
+    except psutil.Error:
+        return "?"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[Any]:
+    """A headless Chromium context, logged in through Airflow's sign-in form as the admin."""
+    from playwright.sync_api import sync_playwright
+
+    profile = Path(tempfile.mkdtemp(prefix="sky-ui-chromium-"))
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 1400, "height": 900},
+        )  # fmt: skip
+        context.set_default_timeout(30_000)
+        try:
+            page = context.new_page()
+            page.goto(site.url + "/")
+            page.get_by_label("Username").fill(ADMIN_USER)
+            page.get_by_label("Password").fill(site.stack.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(site.url + "/")
+            page.close()
+            yield context
+        finally:
+            context.close()
+    leftover = [p for p in psutil.process_iter() if str(profile) in _cmd_full(p)]
+    shutil.rmtree(profile, ignore_errors=True)
+    assert not leftover, f"Chromium processes left: {[p.pid for p in leftover]}"
+
+
+def _cmd_full(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh tab; its last picture is saved as test-output/ui_browser/<test>-final.png, pass or fail."""
+    tab = browser.new_page()
+    yield tab
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(Exception):  # a crashed tab must not hide the test's own failure
+        tab.screenshot(path=str(SCREENSHOTS / f"{request.node.name}-final.png"), full_page=True)
+    tab.close()
+
+
+def screenshot(tab: Any, name: str) -> Path:
+    """Save what the tab shows now under test-output/ui_browser/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    return path
