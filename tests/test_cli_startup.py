@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_sky.cli.main import COMMANDS, build_parser
 
-HEAVY = ("cvxpy", "airflow", "google", "azure", "boto3", "paramiko")
+HEAVY = ("cvxpy", "airflow", "google", "azure", "boto3", "paramiko", "aiohttp")
 # Runs the CLI's main in a fresh interpreter, then names the heavy packages it imported.
 _PROBE = (
     "import json, sys\n"
@@ -23,9 +23,9 @@ _PROBE = (
 )
 
 
-def _imports_of(*argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def _imports_of(*argv: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120, check=False, env=env
     )
     line = next(line for line in result.stderr.splitlines() if line.startswith("IMPORTED"))
     return result, json.loads(line.removeprefix("IMPORTED "))
@@ -66,3 +66,24 @@ def test_the_help_line_listed_for_a_command_is_the_one_its_module_registers(name
     registered = {action.dest: action.help for action in subcommands._choices_actions}
 
     assert registered[name] == COMMANDS[name].help
+
+
+@pytest.mark.emulators
+def test_a_copy_to_azure_does_not_import_the_azure_sdks_aiohttp_transport(fresh_bucket, tmp_path):
+    """azure.storage.blob imports aiohttp whenever it is installed; a synchronous cp has no use for it."""
+    import os
+
+    from airflow_provider_sky.devtools.emulators import azurite_connection_string
+
+    bucket = fresh_bucket("azure")
+    assert bucket.emulator is not None
+    source = tmp_path / "one.bin"
+    source.write_bytes(b"x" * 1000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env["AZURE_STORAGE_CONNECTION_STRING"] = azurite_connection_string(bucket.emulator.endpoint)
+
+    result, imported = _imports_of("cp", "--no-progress", f"file://{source}", bucket.url + "one.bin", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "azure" in imported and "aiohttp" not in imported
+    assert [o.size for o in bucket.store.list(bucket.bucket, "")] == [1000]
