@@ -77,6 +77,7 @@ def test_plan_pictures_are_real_pngs_drawn_at_build_time(site: Path) -> None:
         assert "aws:eu-west-1" in svg or "aws:us-east-1" in svg, name  # the plan's own regions are drawn
     planner = _text(site, "planner.html")
     assert 'src="img/plan-japaneast-euwest1.png"' in planner
+    assert "<code>skyplane-2022-01</code>" in planner and "<code>triangle</code>" in planner  # the grids table
     # The plan's own explanation, rendered from the same solve.
     assert "relays: " in planner and "most throughput within $0.13/GB" in planner
 
