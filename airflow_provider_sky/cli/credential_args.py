@@ -6,11 +6,15 @@ For each cloud a copy touches, the first of these that says anything wins:
 2. the cloud's credential flags on the command line (`--s3-endpoint-url`, `--gcp-key-path`, ...);
 3. the official default connection (`aws_default`, `google_cloud_default`, `wasb_default`) when its
    `AIRFLOW_CONN_<ID>` variable is set, as the official providers would use it;
-4. the cloud SDK's own variables (`AWS_ENDPOINT_URL`, `STORAGE_EMULATOR_HOST`,
+4. that default connection from Airflow's metadata DB or secrets backend, asked only when an
+   Airflow installation is configured here (it costs seconds of imports);
+5. the cloud SDK's own variables (`AWS_ENDPOINT_URL`, `STORAGE_EMULATOR_HOST`,
    `AZURE_STORAGE_CONNECTION_STRING`, ...);
-5. the default connection from Airflow's metadata DB or secrets backend, asked only when an
-   Airflow installation is configured here (it costs seconds of imports) and nothing above spoke;
 6. the SDK's default chain (profiles, instance roles, Application Default Credentials).
+
+Steps 3-5 are the official providers' order: their hooks use the default connection wherever
+Airflow finds it (environment, secrets backend, DB) and fall back to the SDK's own variables
+and chain only when no such connection exists.
 
 Connection variables are parsed without importing Airflow (hooks/env_connections.py).
 """
@@ -42,15 +46,11 @@ CloudCredentials = AwsCredentials | GcpCredentials | AzureCredentials
 
 log = logging.getLogger(__name__)
 
-# Per scheme: the conn-id flag's dest, the default conn id, the credential flags' dests, and
-# the SDK variables that configure that cloud for this shell.
+# Per scheme: the conn-id flag's dest, the default conn id, and the credential flags' dests.
 _CLOUDS = {
-    "s3": ("aws_conn_id", DEFAULT_AWS_CONN_ID, ("s3_endpoint_url", "aws_region", "aws_profile"),
-           ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")),
-    "gs": ("gcp_conn_id", DEFAULT_GCP_CONN_ID, ("gcs_endpoint_url", "gcp_project", "gcp_key_path"),
-           ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")),
-    "azure": ("azure_conn_id", DEFAULT_AZURE_CONN_ID, ("azure_connection_string", "azure_account_url"),
-              ("AZURE_STORAGE_CONNECTION_STRING",)),
+    "s3": ("aws_conn_id", DEFAULT_AWS_CONN_ID, ("s3_endpoint_url", "aws_region", "aws_profile")),
+    "gs": ("gcp_conn_id", DEFAULT_GCP_CONN_ID, ("gcs_endpoint_url", "gcp_project", "gcp_key_path")),
+    "azure": ("azure_conn_id", DEFAULT_AZURE_CONN_ID, ("azure_connection_string", "azure_account_url")),
 }  # fmt: skip
 _FROM_CONNECTION: dict[str, Callable[[ConnectionLike], CloudCredentials]] = {
     "s3": aws_credentials_from_connection,
@@ -64,8 +64,8 @@ def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
     creds = parser.add_argument_group(
         "credentials",
         "Per cloud, the first that says anything: a --*-conn-id connection; that cloud's flags below; "
-        "AIRFLOW_CONN_AWS_DEFAULT / AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT / AIRFLOW_CONN_WASB_DEFAULT; the SDK's "
-        "variables (named below); the default connection in Airflow, when Airflow is configured here; the "
+        "AIRFLOW_CONN_AWS_DEFAULT / AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT / AIRFLOW_CONN_WASB_DEFAULT; the default "
+        "connection in Airflow, when Airflow is configured here; the SDK's variables (named below); the "
         "SDK's default chain.",
     )
     creds.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)")
@@ -93,7 +93,7 @@ def credentials_from_args(
         conn_id = _connection_to_read(args, scheme, env)
         if conn_id:
             chosen[scheme] = _FROM_CONNECTION[scheme](_named_connection(scheme, conn_id))
-        elif _silent(args, scheme, env):
+        elif not _flags_given(args, scheme):
             found = _default_from_airflow(scheme, env)
             chosen[scheme] = found if found is not None else chosen[scheme]
     return StoreCredentials(aws=chosen["s3"], gcp=chosen["gs"], azure=chosen["azure"])
@@ -112,7 +112,7 @@ def _named_connection(scheme: str, conn_id: str) -> ConnectionLike:
 
 
 def _connection_to_read(args: argparse.Namespace, scheme: str, env: Mapping[str, str]) -> str | None:
-    conn_flag, default_id, flags, _ = _CLOUDS[scheme]
+    conn_flag, default_id, flags = _CLOUDS[scheme]
     if getattr(args, conn_flag):
         return getattr(args, conn_flag)
     if any(getattr(args, dest) for dest in flags):
@@ -120,10 +120,9 @@ def _connection_to_read(args: argparse.Namespace, scheme: str, env: Mapping[str,
     return default_id if defined_in_env(default_id, env) else None
 
 
-def _silent(args: argparse.Namespace, scheme: str, env: Mapping[str, str]) -> bool:
-    """No flag and no SDK variable configures this cloud (and no connection was named)."""
-    _, _, flags, variables = _CLOUDS[scheme]
-    return not any(getattr(args, dest) for dest in flags) and not any(env.get(name) for name in variables)
+def _flags_given(args: argparse.Namespace, scheme: str) -> bool:
+    """A credential flag of this cloud is on the command line (flags win over every connection)."""
+    return any(getattr(args, dest) for dest in _CLOUDS[scheme][2])
 
 
 def _default_from_airflow(scheme: str, env: Mapping[str, str]) -> CloudCredentials | None:

@@ -224,3 +224,27 @@ def test_inside_airflow_secrets_from_a_variable_are_masked_in_logs(monkeypatch):
     store_credentials_from_connections(aws_conn_id="masked", needed_schemes=["s3"])
 
     assert redact("login failed: pw-hunter22 / extra-hunter22") == "login failed: *** / ***"
+
+
+def test_a_default_connection_in_airflow_wins_over_the_sdks_variables_as_in_the_official_providers(
+    fresh_bucket, tmp_path
+):
+    """The official hooks use `google_cloud_default` wherever Airflow finds it; the SDK's variables only without."""
+    source, destination = fresh_bucket("gs"), fresh_bucket("file")
+    source.store.put(source.bucket, "obj.bin", b"via the connection", hashlib.md5(b"via the connection").digest(), {})
+    conns_file = tmp_path / "connections.json"
+    conns_file.write_text(json.dumps({"google_cloud_default": {
+        "conn_type": "google_cloud_platform",
+        "extra": {"project": "p", "endpoint_url": source.emulator.endpoint, "is_anonymous": True},
+    }}))  # fmt: skip
+    backend = {
+        "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
+        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(conns_file)}),
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",  # nothing listens there: used, the copy would fail
+    }
+
+    result = _cli(["cp", "--no-progress", f"{source.url}obj.bin", f"{destination.url}obj.bin"], {}, **backend)
+
+    assert result.returncode == 0, result.stderr
+    assert Path("/", destination.key("obj.bin")).read_bytes() == b"via the connection"
