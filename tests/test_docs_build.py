@@ -62,6 +62,8 @@ def test_api_reference_documents_the_operators_from_their_docstrings(site: Path)
     # A parameter's own docstring line, so the sphinx fields were parsed, not dumped as text.
     assert "throughput_goal_gbps" in html and "region globs the data must never transit" in html
     assert ":param" not in html
+    for page in site.glob("reference/*.html"):  # Sphinx roles are shown as names, not as ":class:"
+        assert not re.search(r":(class|func|meth|mod):<code>", page.read_text(encoding="utf-8")), page
 
 
 def test_plan_pictures_are_real_pngs_drawn_at_build_time(site: Path) -> None:
