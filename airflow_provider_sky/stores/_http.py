@@ -9,8 +9,8 @@ object costs a few hundred microseconds. Listing, metadata and error translation
 SDKs; only ranged reads and single-request writes come here.
 
 Connections are reused across threads (one per request at a time); a connection the server
-closed while idle is replaced and the request sent again once, which is safe because every
-request sent here is idempotent (GET, or a PUT of the same bytes to the same name).
+closed (idle, or cut mid-request) is replaced and the request sent again once, which is safe
+because every request sent here is idempotent (GET, or a PUT of the same bytes to the same name).
 """
 
 from __future__ import annotations
@@ -67,18 +67,21 @@ class ConnectionPool:
         """Send one request and read the whole response body (one copy, straight from the socket)."""
         for attempt in (0, 1):
             try:
-                conn = self._idle.get_nowait()
-                reused = True
+                # the retry always dials anew: the other idle connections may be as stale as the first
+                conn = self._idle.get_nowait() if attempt == 0 else self._new()
             except queue.Empty:
-                conn, reused = self._new(), False
+                conn = self._new()
             try:
                 conn.request(method, path, body=body, headers=dict(headers))
                 response = conn.getresponse()
                 data = response.read()
             except _STALE:
                 conn.close()
-                if reused and attempt == 0:
-                    continue  # the server dropped an idle connection: once more on a fresh one
+                if attempt == 0:
+                    # An idle connection the server dropped (Azurite closes them after 5 s idle),
+                    # or one it cut mid-request: once more on a fresh connection, which is safe
+                    # because every request here is idempotent.
+                    continue
                 raise
             except BaseException:
                 conn.close()
