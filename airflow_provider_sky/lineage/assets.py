@@ -18,12 +18,18 @@ from airflow_provider_sky.uri import ObjectURI, parse_uri
 
 
 def make_asset(uri: ObjectURI) -> Any:
-    """The ``airflow.sdk.Asset`` for one storage URI; Airflow's refusal becomes one SkyUserError."""
+    """The ``airflow.sdk.Asset`` for one storage URI; Airflow's refusal becomes one SkyUserError.
+
+    The name is the URI as Airflow normalises it (no trailing '/'), so the Asset equals the one a
+    downstream DAG writes as ``Asset("s3://bucket/prefix")``: two Assets with one URI and two
+    names would conflict, and Airflow marks such an Asset inactive and fails the task.
+    """
     from airflow.sdk import Asset
 
     text = asset_uri(uri)
     try:
-        return Asset(uri=text)
+        normalized = Asset(uri=text).uri
+        return Asset(name=normalized, uri=normalized)
     except (ValueError, TypeError) as exc:
         raise SkyUserError(
             f"Airflow refuses {text!r} as an Asset URI ({exc})", "pass assets=False and give outlets= yourself"

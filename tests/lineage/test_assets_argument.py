@@ -83,3 +83,11 @@ def test_a_downstream_dag_can_be_scheduled_on_the_outlets() -> None:
     with DAG("consumer", schedule=op.outlets, start_date=datetime(2026, 1, 1)) as consumer:
         pass
     assert [asset.uri for asset in consumer.timetable.asset_condition.objects] == ["s3://raw-data/in"]
+
+
+def test_an_outlet_is_the_asset_a_downstream_dag_writes_by_hand() -> None:
+    from airflow.sdk import Asset
+
+    op = SkyTransferOperator(task_id="copy", source="file:///srv/in/", destination="gs://train-eu/in/", assets=True)
+    assert op.outlets == [Asset("gs://train-eu/in")]  # same name and URI: Airflow sees one Asset, not a conflict
+    assert op.inlets == [Asset("file:///srv/in")]

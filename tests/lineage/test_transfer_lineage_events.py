@@ -39,6 +39,14 @@ with DAG("lineage_downstream", schedule=[Asset(os.environ["LINEAGE_AWAITED"])],
 """
 
 
+def _with_distinct_password(text: str) -> str:
+    """moto takes any key pair: give its connection a secret no other text could contain."""
+    conn = json.loads(text)
+    if conn.get("password") == "testing":
+        conn["password"] = "moto-secret-3f9c2e81d7a4"
+    return json.dumps(conn)
+
+
 def _secrets(env: dict[str, str]) -> list[str]:
     """Every credential value in the emulators' connections (keys, secrets, passwords)."""
     values = [AZURITE_KEY]
@@ -61,6 +69,7 @@ def test_transfer_events_carry_convention_names_measured_totals_and_no_secret(
 
     s3, gcs, azure = fresh_bucket("s3"), fresh_bucket("gs"), fresh_bucket("azure")
     env = {**s3.emulator.airflow_env(), **gcs.emulator.airflow_env(), **azure.emulator.airflow_env()}
+    env = {name: _with_distinct_password(text) for name, text in env.items()}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     source = tmp_path / "in put"
@@ -95,7 +104,9 @@ def test_transfer_events_carry_convention_names_measured_totals_and_no_secret(
     statistics = [d["outputFacets"]["outputStatistics"] for d in events["COMPLETE"]["outputs"]]
     assert [(s["size"], s["fileCount"]) for s in statistics] == [(1029, 2)] * 3
     written = (tmp_path / "openlineage.jsonl").read_text()
-    leaked = [secret for secret in _secrets(env) if secret in written]
+    secrets = _secrets(env)
+    assert "moto-secret-3f9c2e81d7a4" in secrets and AZURITE_KEY in secrets
+    leaked = [secret for secret in secrets if secret in written]
     assert not leaked, "a connection credential reached the OpenLineage events"
 
     with create_session() as session:
