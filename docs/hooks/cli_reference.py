@@ -35,7 +35,7 @@ def cli_reference() -> str:
         parts = []
         for path, parser in _walk(build_parser(None), []):
             title = " ".join(["airflow-sky", *path])
-            level = "###" if len(path) > 1 else "##"  # a subcommand of a command sits under it
+            level = "####" if len(path) > 1 else "###"  # under the page's "Reference"; a subcommand under its command
             parts.append(f"{level} `{title}`\n\n```text\n{parser.format_help().rstrip()}\n```\n")
         return "\n".join(parts)
     finally:
