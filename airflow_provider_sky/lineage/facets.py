@@ -70,11 +70,9 @@ def _add_output_statistics(
 def _route(overlay: Mapping[str, Any]) -> list[str]:
     """Regions the planner's route passes through, source first, then relays, then destinations."""
     plan = overlay.get("plan") or {}
-    hops = [plan.get("source", "")]
-    for edge in plan.get("edges", []):
-        hops += [edge.get("src", ""), edge.get("dst", "")]
-    hops += plan.get("destinations", [])
-    return [region for region in dict.fromkeys(hops) if region]
+    ends = [plan.get("source", ""), *plan.get("destinations", [])]
+    relays = [hop for edge in plan.get("edges", []) for hop in (edge.get("src"), edge.get("dst")) if hop not in ends]
+    return [region for region in dict.fromkeys([ends[0], *relays, *ends[1:]]) if region]
 
 
 def _number(section: Any, key: str) -> float | None:
