@@ -126,6 +126,21 @@ def _curve(a: tuple[float, float], b: tuple[float, float], bend: float) -> tuple
     return f"M{num(sx)},{num(sy)} Q{num(cx)},{num(cy)} {num(ex)},{num(ey)}", label
 
 
+def _passes_a_region(a: str, b: str, pos: dict[str, tuple[float, float]]) -> bool:
+    """Whether the straight a -> b line runs through another region's marker (a direct edge
+    alongside its relayed path): such an edge is bowed out so both stay visible."""
+    (x0, y0), (x1, y1) = pos[a], pos[b]
+    dx, dy = x1 - x0, y1 - y0
+    length2 = dx * dx + dy * dy or 1.0
+    for region, (x, y) in pos.items():
+        if region in (a, b):
+            continue
+        t = ((x - x0) * dx + (y - y0) * dy) / length2
+        if 0.0 < t < 1.0 and math.hypot(x0 + t * dx - x, y0 + t * dy - y) < 30.0:
+            return True
+    return False
+
+
 def _edge_label(plan: TransferPlan, edge: Any, measured: Mapping[str, Any] | None) -> str:
     text = f"{fmt(edge.gbps)} {plan.unit}"
     if measured is not None and "mbit_per_s" in measured:
@@ -139,6 +154,8 @@ def _edges(plan: TransferPlan, pos: dict[str, tuple[float, float]], measured: Ma
     out = []
     for e in plan.edges:
         bend = 28.0 if (e.dst, e.src) in pairs else 14.0
+        if _passes_a_region(e.src, e.dst, pos):
+            bend = 170.0
         path, (lx, ly) = _curve(pos[e.src], pos[e.dst], bend)
         seen = measured.get(f"{e.src}->{e.dst}")
         label = _edge_label(plan, e, seen)

@@ -43,14 +43,15 @@ def _xcom(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int, 
     return None if row is None else XComModel.deserialize_value(row)
 
 
-def _task_exists(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> bool:
-    found = session.scalar(
-        select(TaskInstance.id).where(
+def _task_state(session: Any, dag_id: str, run_id: str, task_id: str, map_index: int) -> str | None:
+    """The task instance's state ("none" before it is scheduled), or None when there is no such one."""
+    found = session.execute(
+        select(TaskInstance.state).where(
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id,
             TaskInstance.map_index == map_index,
         )
-    )  # fmt: skip
-    return found is not None
+    ).first()  # fmt: skip
+    return None if found is None else str(found[0] or "none")
 
 
 def create_app() -> FastAPI:
@@ -70,7 +71,8 @@ def create_app() -> FastAPI:
         map_index: str = "-1",
     ) -> HTMLResponse:
         index = _map_index(map_index)
-        if not _task_exists(session, dag_id, run_id, task_id, index):
+        state = _task_state(session, dag_id, run_id, task_id, index)
+        if state is None:
             page = not_found_page(dag_id, run_id, task_id, index, "task", "There is no such task instance.")
             return HTMLResponse(page, status_code=404)
         result = _xcom(session, dag_id, run_id, task_id, index, RETURN_KEY)
@@ -80,6 +82,6 @@ def create_app() -> FastAPI:
             page = not_found_page(dag_id, run_id, task_id, index, "plan",
                                   "This task instance has pushed no Sky plan (yet).")  # fmt: skip
             return HTMLResponse(page, status_code=404)
-        return HTMLResponse(plan_page(view, dag_id, run_id, task_id, index))
+        return HTMLResponse(plan_page(view, dag_id, run_id, task_id, index, state))
 
     return app

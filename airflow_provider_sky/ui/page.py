@@ -28,11 +28,13 @@ def identity(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     return f"{dag_id} / {run_id} / {task_id}{mapped}"
 
 
-def plan_page(view: PlanView, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
-    """The page of one task instance's plan."""
+def plan_page(
+    view: PlanView, dag_id: str, run_id: str, task_id: str, map_index: int = -1, state: str | None = None
+) -> str:
+    """The page of one task instance's plan; ``state`` is the task instance's (e.g. "deferred")."""
     pictures = {name: Markup(svg) for name, svg in view.pictures().items()}  # already escaped by render
     return _environment().get_template("plan.html").render(
-        view=view, plan=view.plan, pictures=pictures, ran=view.gateways_ran() or {}, task_id=task_id,
+        view=view, plan=view.plan, pictures=pictures, ran=view.gateways_ran() or {}, task_id=task_id, state=state,
         ident=identity(dag_id, run_id, task_id, map_index),
     )  # fmt: skip
 

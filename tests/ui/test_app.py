@@ -62,6 +62,7 @@ def test_a_token_from_auth_token_opens_the_transfer_plan(client: TestClient, sky
     assert _pictures(response.text) == ["route", "pareto"]
     assert "local:tb-relay" in response.text
     assert 'data-metric="throughput"' in response.text  # predicted vs measured
+    assert 'data-sky-state="success"' in response.text
 
 
 def test_the_cookie_the_airflow_ui_sets_is_accepted(client: TestClient, sky_run: SkyRun, token: str) -> None:
@@ -80,6 +81,7 @@ def test_a_launch_page_lists_every_failover_attempt(client: TestClient, sky_run:
     assert response.status_code == 200
     assert response.text.count('<tr class="attempt">') == len(attempts) >= 3
     assert "local zone local-a1 has capacity for 0 VMs" in response.text
+    assert 'data-sky-state="failed"' in response.text  # the page says the task failed, not that it runs
 
 
 def test_a_planner_hook_task_shows_its_route_and_frontier(client: TestClient, sky_run: SkyRun, token: str) -> None:

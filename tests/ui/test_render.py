@@ -80,6 +80,17 @@ def test_a_multicast_draws_each_distribution_tree_over_its_edges() -> None:
     assert x["local:tb-src"] < x["local:tb-relay"] < min(x["local:tb-d1"], x["local:tb-d2"], x["local:tb-d3"])
 
 
+def test_a_direct_edge_beside_its_relayed_path_is_bowed_clear_of_the_relay() -> None:
+    plan = Planner("triangle").plan_transfer("local:tb-src", "local:tb-dst", budget_usd_per_gb=1.0)
+    root = _svg(route_svg(plan))
+    y = {g.get("data-region"): float(g.find("s:circle", NS).get("cy")) for g in _groups(root, "region")}
+    assert y["local:tb-src"] == y["local:tb-relay"] == y["local:tb-dst"]  # one row: src, relay, dst
+    direct = next(g for g in _groups(root, "edge") if g.get("data-dst") == "local:tb-dst" and g.get("data-src") ==
+                  "local:tb-src")  # fmt: skip
+    control_y = float(direct.find("s:path", NS).get("d").split("Q")[1].split(",")[1].split()[0])
+    assert abs(control_y - y["local:tb-relay"]) > 100
+
+
 def test_names_from_xcom_are_text_never_markup() -> None:
     odd = "local:<script>alert(1)</script>&"
     plan = TransferPlan("local:a", [odd], "cost", 1.0, 0.0, 0.0, [PlanEdge("local:a", odd, 1.0, 2, 0.0, 1.0)],
