@@ -14,6 +14,7 @@ from typing import Any
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.lineage.naming import asset_uri, is_templated
 from airflow_provider_sky.lineage.task_data import task_data
+from airflow_provider_sky.params import parse_bool
 from airflow_provider_sky.uri import ObjectURI, parse_uri
 
 
@@ -44,6 +45,20 @@ def _literal(argument: str, value: str) -> ObjectURI:
             "and give inlets=/outlets= Assets yourself",
         )
     return parse_uri(value)
+
+
+def refuse_in_partial(kwargs: Mapping[str, Any]) -> None:
+    """``assets=True`` cannot reach a mapped task's outlets: refuse it in ``.partial()``.
+
+    A mapped task is built from its ``partial`` arguments only when each map index runs, after
+    the DAG was parsed, so Assets made then would never have been registered and Airflow would
+    fail the task for outlets it does not know.
+    """
+    if "assets" in kwargs and parse_bool("assets", kwargs["assets"]):
+        raise SkyUserError(
+            "assets=True cannot be given to .partial(): a mapped task's Assets must be known when the DAG is parsed",
+            "pass outlets=[Asset(...)] (and inlets=) to .partial() instead",
+        )
 
 
 def transfer_assets(source: str, destination: str | Sequence[str]) -> tuple[list[Any], list[Any]]:

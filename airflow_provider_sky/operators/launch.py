@@ -209,6 +209,9 @@ class SkyLaunchOperator(BaseOperator):
         whole: seal the secret values (given, or written inline in a ``task`` mapping) so the
         serialized DAG holds a placeholder while the worker, which parses the DAG file itself,
         still builds each mapped task with the values."""
+        from airflow_provider_sky.lineage.assets import refuse_in_partial
+
+        refuse_in_partial(kwargs)
         if isinstance(kwargs.get("task"), (dict, str)):
             kwargs["task"], inline = split_secrets(kwargs["task"])
         else:

@@ -182,6 +182,14 @@ class SkyTransferOperator(BaseOperator):
         self._handle: OverlayHandle | None = None
         self._lineage_result: dict[str, Any] | None = None  # the XCom result, for lineage on complete
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Refuses ``assets=True``: a mapped task's Assets must be known when the DAG is parsed."""
+        from airflow_provider_sky.lineage.assets import refuse_in_partial
+
+        refuse_in_partial(kwargs)
+        return super().partial(**kwargs)
+
     # -- arguments ---------------------------------------------------------------------------
     def build_request(self) -> CopyRequest:
         """Validate rendered arguments into the engine's request; raises SkyUserError on bad input."""

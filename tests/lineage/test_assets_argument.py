@@ -91,3 +91,20 @@ def test_an_outlet_is_the_asset_a_downstream_dag_writes_by_hand() -> None:
     op = SkyTransferOperator(task_id="copy", source="file:///srv/in/", destination="gs://train-eu/in/", assets=True)
     assert op.outlets == [Asset("gs://train-eu/in")]  # same name and URI: Airflow sees one Asset, not a conflict
     assert op.inlets == [Asset("file:///srv/in")]
+
+
+@pytest.mark.parametrize("operator", [SkyTransferOperator, SkyLaunchOperator])
+def test_a_mapped_task_cannot_take_assets_from_partial(operator: type) -> None:
+    with pytest.raises(SkyUserError, match=r"assets=True cannot be given to \.partial\(\)") as caught:
+        operator.partial(task_id="mapped", assets="yes")
+    assert "outlets=[Asset(...)]" in str(caught.value)
+
+
+def test_a_mapped_task_without_assets_still_expands() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("mapped", schedule=None, start_date=datetime(2026, 1, 1)):
+        mapped = SkyTransferOperator.partial(task_id="copy", destination="gs://train-eu/in/", assets=False).expand(
+            source=["s3://raw-data/a/", "s3://raw-data/b/"]
+        )
+    assert mapped.partial_kwargs["assets"] is False
