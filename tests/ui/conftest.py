@@ -48,15 +48,10 @@ def sky_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkyRun]:
     (root / "source").mkdir()
     (root / "source" / "shard.bin").write_bytes(random.Random(7).randbytes(3 * 1024 * 1024))
     password = secrets.token_urlsafe(12)
-    passwords = root / "passwords.json"
-    passwords.write_text(json.dumps({"admin": password}))
-    with pytest.MonkeyPatch.context() as env:
+    (root / "passwords.json").write_text(json.dumps({"admin": password}))
+    with pytest.MonkeyPatch.context() as env:  # only for the run: later tests and their servers see none of it
         env.setenv("SKY_UI_TEST_DIR", str(root))
         env.setenv("SKY_STATE_DIR", str(root / "state"))
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
         dag_run = run_dag_file(DAG_FILE, DAG_ID)
-        states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-        yield SkyRun(dag_run.run_id, root, states, password)
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    yield SkyRun(dag_run.run_id, root, states, password)

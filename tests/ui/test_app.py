@@ -4,6 +4,7 @@ point: refused without a valid Airflow token, drawn with one, and opened by the 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -20,9 +21,11 @@ def client(sky_run: SkyRun) -> Iterator[TestClient]:
     from airflow.api_fastapi.app import create_app, purge_cached_app
 
     purge_cached_app()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(sky_run.root / "passwords.json"))
+    with pytest.MonkeyPatch.context() as env:  # the simple auth manager, with a password this test knows
+        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
         env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(sky_run.root / "passwords.json"))
+        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
         with TestClient(create_app(apps="core")) as test_client:
             yield test_client
     purge_cached_app()
