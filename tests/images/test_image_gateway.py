@@ -21,7 +21,7 @@ from airflow_provider_sky.transfer.request import CopyRequest
 from tests.images.conftest import run_in
 from tests.overlay.conftest import gateway_processes, read_tree, triangle_plan, write_tree
 
-pytestmark = pytest.mark.images
+pytestmark = [pytest.mark.images, pytest.mark.timeout(900)]  # a cold build: base, pip installs
 MiB = 1024 * 1024
 IMAGE_UID = 8470  # the image's `sky` user (docker/Dockerfile.gateway)
 IMAGE_PYTHON = "/opt/sky/bin/python"

@@ -8,7 +8,7 @@ import pytest
 
 from tests.images.conftest import run_in
 
-pytestmark = pytest.mark.images
+pytestmark = [pytest.mark.images, pytest.mark.timeout(900)]  # a cold build: base, pip installs
 
 
 def test_the_worker_image_runs_the_cli_and_imports_airflow_with_the_provider(
