@@ -19,6 +19,7 @@ BENCHMARKS = (
     "bench.launch_overhead",
     "bench.overlay",
     "bench.cli_startup",
+    "bench.http_paths",
 )
 
 

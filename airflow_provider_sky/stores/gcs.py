@@ -28,6 +28,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -438,6 +439,23 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
+def _mtime(blob: storage.Blob) -> float | None:
+    """The object's ``updated`` time as unix seconds.
+
+    ``Blob.updated`` parses the RFC 3339 text with a regex and ``strptime`` on every access (44 µs
+    here); a listing of thousands of objects spent a third of a no-op sync in it. The JSON API's
+    text (``2026-12-02T18:51:11.123Z``) is what ``datetime.fromisoformat`` reads in 2 µs; anything
+    it does not read goes to the SDK's parser.
+    """
+    text = blob._properties.get("updated")
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return blob.updated.timestamp() if blob.updated else None
+
+
 def _info(blob: storage.Blob) -> ObjectInfo:
     checksums = {"etag": blob.etag} if blob.etag else {}
     if blob.md5_hash:
@@ -448,7 +466,7 @@ def _info(blob: storage.Blob) -> ObjectInfo:
         key=blob.name,
         size=int(blob.size or 0),
         etag=blob.etag,
-        mtime=blob.updated.timestamp() if blob.updated else None,
+        mtime=_mtime(blob),
         checksums=checksums,
         metadata=lower_keys(blob.metadata),
     )

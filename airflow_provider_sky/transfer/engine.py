@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from airflow_provider_sky.credentials import StoreCredentials
 from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.stores import names
-from airflow_provider_sky.stores.base import ObjectStore, PartLimits
+from airflow_provider_sky.stores.base import ObjectInfo, ObjectStore, PartLimits
 from airflow_provider_sky.stores.local import bad_keys_error
 from airflow_provider_sky.transfer.diff import Action, plan_actions
 from airflow_provider_sky.transfer.jobs import ObjectJob, part_size_of
@@ -66,6 +66,7 @@ from airflow_provider_sky.uri import ObjectURI, parse_uri
 
 StoreOpener = Callable[[ObjectURI, StoreCredentials], ObjectStore]
 _BAD_KEYS_SHOWN = 10
+REPLAY_LISTING_MAX = 100_000  # objects kept from a preflight listing (~ 50 MB) instead of listing twice
 LOCAL_CONCURRENCY = 4  # cap for file:// -> file:// copies (see _copy_all)
 
 
@@ -164,7 +165,9 @@ def preflight(
         # Another store's rules, or a longer prefix that can push a name past a length limit.
         if dst_uri.scheme != src_uri.scheme or len(mapping.dst_prefix) > len(mapping.src_prefix):
             rule = functools.partial(names.key_problem, dst_uri.scheme)
-            _refuse_unmappable_keys(source_store, selection, mapping, dst_uri, rule)
+            listed = _refuse_unmappable_keys(source_store, selection, mapping, dst_uri, rule)
+            if listed is not None and selection.listed is None:
+                selection = dataclasses.replace(selection, listed=listed)
         targets.append(Target(dst_uri, store, mapping))
     return source_store, selection, targets
 
@@ -175,16 +178,23 @@ def _refuse_unmappable_keys(
     mapping: KeyMapping,
     dst_uri: ObjectURI,
     rule: Callable[[str], str | None],
-) -> None:
+) -> tuple[ObjectInfo, ...] | None:
     """List the source once and name every key the destination cannot hold unchanged.
 
     The rules per store are stores/names.py (lengths, characters, segments; file:// refuses
     keys that are no POSIX path); without this pass such a key would fail the copy halfway,
-    after other objects were written.
+    after other objects were written. Returns the listing when it has at most
+    ``REPLAY_LISTING_MAX`` objects, for the copy to replay (a second listing of 3,000 GCS
+    objects was a third of a no-op sync); a larger one is listed again rather than held.
     """
     bad: list[tuple[str, str]] = []
     total = 0
+    kept: list[ObjectInfo] | None = []
     for info in iter_source(store, selection):
+        if kept is not None:
+            kept.append(info)
+            if len(kept) > REPLAY_LISTING_MAX:
+                kept = None
         if dst_uri.scheme == "file" and is_folder_marker(info.key, info.size):
             continue
         why = rule(mapping.dst_key(info.key))
@@ -201,6 +211,7 @@ def _refuse_unmappable_keys(
             f"{total} source key(s) cannot be stored unchanged under {dst_uri}: {shown}{more}",
             "rename those objects at the source, or choose another destination",
         )
+    return tuple(kept) if kept is not None else None
 
 
 def _run_all(

@@ -11,8 +11,9 @@ Rules (those of `aws s3 cp`/`rclone copy`, chosen so object-store users get no s
 - `SRC` without a trailing slash that is no object is read as `SRC/`: its contents are copied,
   and `SRC-other/...` siblings are not.
 
-Listings are streamed, never collected, and checked for lexicographic order because the
-sync merge and `--delete` depend on it.
+Listings are streamed and checked for lexicographic order because the sync merge and
+`--delete` depend on it; one that a preflight check had to read whole is kept, up to a bound,
+and replayed rather than listed twice.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class SourceSelection:
     uri: ObjectURI
     prefix: str
     single: ObjectInfo | None = None
+    # The whole listing, when a check already read it and it was small enough to keep
+    # (see engine.preflight): the copy then replays what was checked instead of listing again.
+    listed: tuple[ObjectInfo, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,9 @@ def iter_source(store: ObjectStore, selection: SourceSelection) -> Iterator[Obje
     """Every selected source object, in key order."""
     if selection.single is not None:
         yield selection.single
+        return
+    if selection.listed is not None:
+        yield from selection.listed
         return
     yield from sorted_guard(store.list(selection.uri.bucket, selection.prefix), str(selection.uri))
 
