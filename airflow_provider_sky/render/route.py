@@ -224,7 +224,7 @@ def _map_frame(kind: str) -> str:
                        "stroke": "#c5d9ea"})  # fmt: skip
 
 
-def _legend() -> str:
+def _legend(trees: int) -> str:
     items = [("source", _ROLE_COLOR["source"]), ("relay", _ROLE_COLOR["relay"]),
              ("destination", _ROLE_COLOR["destination"])]  # fmt: skip
     out = []
@@ -233,6 +233,11 @@ def _legend() -> str:
         out.append(el("text", {"x": 34 + i * 110, "y": HEIGHT - 14}, text=name))
     out.append(el("rect", {"x": 354, "y": HEIGHT - 23, "width": 8, "height": 8, "fill": "#ffb300"}))
     out.append(el("text", {"x": 368, "y": HEIGHT - 14}, text="gateway VM"))
+    for i in range(min(trees, 3)):  # multicast: which dashed colour is which tree
+        x = 480 + i * 110
+        out.append(el("line", {"x1": x, "x2": x + 22, "y1": HEIGHT - 18, "y2": HEIGHT - 18, "stroke_width": 2.5,
+                               "stroke": _TREE_COLORS[i], "stroke_dasharray": "7 4"}))  # fmt: skip
+        out.append(el("text", {"x": x + 28, "y": HEIGHT - 14}, text=f"tree {i + 1}"))
     return group({"class_": "legend"}, out)
 
 
@@ -255,5 +260,5 @@ def route_svg(
              f"{plan.unit}, ${plan.cost_usd_per_gb:.4f}/GB, {len(plan.relays)} relays")  # fmt: skip
     regions = [_region(plan, r, pos[r], None if ran is None else ran.get(r, 0)) for r in pos]
     body = [arrow, _map_frame(kind), _edges(plan, pos, measured_edges or {}), _trees(plan, pos),
-            group({"class_": "regions", "data_layout": kind}, regions), _legend()]  # fmt: skip
+            group({"class_": "regions", "data_layout": kind}, regions), _legend(len(plan.trees))]  # fmt: skip
     return document("route", WIDTH, HEIGHT, body, label)
