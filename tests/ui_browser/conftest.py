@@ -3,13 +3,15 @@
 Everything here is started once per module and stopped after it, also when a test fails; the
 teardown then checks that nothing is left: no Airflow process with this home, no local VM, no
 emulator, no Chromium, and no listener on the API port. A missing Chromium, sshd or emulator
-skips locally and fails in CI (CI=true), where bootstrap installs them.
+skips locally and fails in CI (CI=true), where bootstrap installs them; so does a machine where
+the triangle testbed (network namespaces, root) cannot be built for the overlay example.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -24,11 +26,13 @@ import pytest
 
 from airflow_provider_sky.devtools import emulators
 from airflow_provider_sky.devtools.airflow_stack import ADMIN_USER, AirflowStack
+from airflow_provider_sky.errors import SkyUserError
 from airflow_provider_sky.launch.backends import local
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
-DAG_FILES = ("example_sky_transfer.py", "example_sky_launch.py")
+DAG_FILES = ("example_sky_transfer.py", "example_sky_launch.py", "example_sky_overlay.py")
+DAG_IDS = [name.removesuffix(".py") for name in DAG_FILES]
 SCREENSHOTS = REPO_ROOT / "test-output" / "ui_browser"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 DEMO_BUCKET = "sky-demo"
+OVERLAY_FILES = {"shard-0.bin": 3 * 1024 * 1024 + 5, "labels.csv": 40_000}  # small: the relay hop takes ~0.2 s
 
 
 def require(available: bool, reason: str) -> None:
@@ -56,6 +61,11 @@ class Site:
     work: Path
     state_dir: Path
     emulator_pids: list[int]
+    overlay_expected: dict[str, bytes]
+
+    @property
+    def overlay_destination(self) -> Path:
+        return self.work / "overlay-train"
 
     @property
     def url(self) -> str:
@@ -72,10 +82,23 @@ def site() -> Iterator[Site]:
     for name in DAG_FILES:
         (dags / name).symlink_to(EXAMPLE_DAGS / name)
     state_dir = work / "sky-state"
+    overlay_source = work / "overlay-raw"
+    overlay_source.mkdir()
+    rng = random.Random(5)
+    expected = {name: rng.randbytes(size) for name, size in OVERLAY_FILES.items()}
+    for name, data in expected.items():
+        (overlay_source / name).write_bytes(data)
     stack = AirflowStack(work / "airflow-home", dags)
-    stack.begin()  # the DB migrates while the emulators start
+    stack.begin()  # the DB migrates while the emulators and the testbed start
     started: list[emulators.Emulator] = []
+    testbed: Any = None
     try:
+        try:
+            from airflow_provider_sky.testbed import Testbed
+
+            testbed = Testbed.build("triangle")  # the overlay example's gateways run in its namespaces
+        except SkyUserError as exc:
+            require(False, f"shaped testbed unavailable (needs root and iproute2): {exc}")
         try:
             for start in (emulators.start_moto, emulators.start_fake_gcs, emulators.start_azurite):
                 started.append(start())
@@ -87,19 +110,36 @@ def site() -> Iterator[Site]:
             **emulators.Emulators(*started).airflow_env(),
             "SKY_DEMO_DIR": str(work / "demo-data"),
             "SKY_STATE_DIR": str(state_dir),
+            "SKY_OVERLAY_SOURCE": f"file://{overlay_source}/",
+            "SKY_OVERLAY_DESTINATION": f"file://{work / 'overlay-train'}/",
         }
         stack.start(timeout=150)
-        stack.wait_for_dags(["example_sky_transfer", "example_sky_launch"])
-        yield Site(stack, work, state_dir, [e.pid for e in started])
+        stack.wait_for_dags(DAG_IDS)
+        yield Site(stack, work, state_dir, [e.pid for e in started], expected)
     finally:
         stack.stop()
         for emulator in reversed(started):
             emulator.stop()
-        _assert_nothing_left(stack, state_dir, [e.pid for e in started])
+        namespaces = list(testbed.namespaces.values()) if testbed is not None else []
+        if testbed is not None:
+            testbed.teardown()
+        _keep_logs(stack.home)
+        _assert_nothing_left(stack, state_dir, [e.pid for e in started], namespaces)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: list[int]) -> None:
+def _keep_logs(home: Path) -> None:
+    """Components' and tasks' logs beside the screenshots: a red run in CI is read from them."""
+    target = SCREENSHOTS / "airflow-logs"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for log in home.glob("*.log"):
+        shutil.copy2(log, target / log.name)
+    if (home / "logs").is_dir():
+        shutil.copytree(home / "logs", target / "tasks")
+
+
+def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: list[int], netns: list[str]) -> None:
     deadline = time.monotonic() + 5
     while True:
         airflow = stack.leftovers()
@@ -115,6 +155,10 @@ def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: li
     assert not vms, f"local VM processes left: {[(p.pid, _cmd(p)) for p in vms]}"
     assert not alive, f"emulators left running: {alive}"
     assert not _listening(stack.port), f"something still listens on the API port {stack.port}"
+    if netns:
+        from airflow_provider_sky.testbed import iproute
+
+        assert not set(netns) & set(iproute.namespaces()), f"testbed namespaces left: {netns}"
 
 
 def _env(proc: psutil.Process) -> dict[str, str]:

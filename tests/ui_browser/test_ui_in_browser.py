@@ -1,9 +1,11 @@
 """What a user sees in Airflow's UI while the example DAGs run on a real scheduler and triggerer.
 
-The DAGs are triggered through the REST API as a user's "Trigger" button does, then a headless
+The DAGs (round trip over the emulators, launch on the local cloud, overlay on the triangle
+testbed) are triggered through the REST API as a user's "Trigger" button does, then a headless
 Chromium, logged in through the sign-in form, watches them: the launch task is *deferred* while
 its job runs, every run succeeds, the transfer's log shows progress lines, and the "Sky plan"
-extra link opens the plan view with its picture. Screenshots land in test-output/ui_browser/.
+extra link opens the plan view with its picture (the overlay's route, the launch's candidates).
+Screenshots land in test-output/ui_browser/.
 
 The tests share one stack and run in file order: the first triggers the runs and must watch the
 launch task while it is still deferred.
@@ -27,7 +29,7 @@ from .conftest import Site, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.emulators, pytest.mark.sshd, pytest.mark.timeout(240)]
 
-TRANSFER_DAG, LAUNCH_DAG = "example_sky_transfer", "example_sky_launch"
+TRANSFER_DAG, LAUNCH_DAG, OVERLAY_DAG = "example_sky_transfer", "example_sky_launch", "example_sky_overlay"
 TRANSFER_TASKS = ("local_to_s3", "s3_to_gcs", "gcs_to_azure", "azure_to_local")
 PLUGIN_MISSING = importlib.util.find_spec("airflow_provider_sky.ui") is None
 
@@ -36,20 +38,33 @@ PLUGIN_MISSING = importlib.util.find_spec("airflow_provider_sky.ui") is None
 class Runs:
     transfer: str
     launch: str
+    overlay: str
+
+    def of(self, dag_id: str) -> str:
+        return {TRANSFER_DAG: self.transfer, LAUNCH_DAG: self.launch, OVERLAY_DAG: self.overlay}[dag_id]
 
 
 @pytest.fixture(scope="module")
 def runs(site: Site) -> Runs:
-    """Both example DAGs triggered at once; their runs are still going when this returns."""
-    return Runs(transfer=site.stack.trigger(TRANSFER_DAG), launch=site.stack.trigger(LAUNCH_DAG))
+    """The three example DAGs triggered at once; their runs are still going when this returns."""
+    launch = site.stack.trigger(LAUNCH_DAG)  # first: the next test watches it
+    return Runs(transfer=site.stack.trigger(TRANSFER_DAG), launch=launch, overlay=site.stack.trigger(OVERLAY_DAG))
 
 
 @pytest.fixture(scope="module")
 def finished(site: Site, runs: Runs) -> Iterator[Runs]:
-    """The same runs, once both have ended (success or failed)."""
-    site.stack.wait_for_run(TRANSFER_DAG, runs.transfer, timeout=150)
-    site.stack.wait_for_run(LAUNCH_DAG, runs.launch, timeout=150)
+    """The same runs, once all have ended (success or failed)."""
+    for dag_id in (TRANSFER_DAG, LAUNCH_DAG, OVERLAY_DAG):
+        site.stack.wait_for_run(dag_id, runs.of(dag_id), timeout=150)
     yield runs
+
+
+def _failure_report(site: Site, dag_id: str, run_id: str) -> str:
+    """Task states, and the log tail of every failed task: what a red run needs to be understood."""
+    states = site.stack.task_states(dag_id, run_id)
+    tails = [f"--- {task}:\n{site.stack.task_log(dag_id, run_id, task)[-1500:]}" for task, state in states.items()
+             if state == "failed"]  # fmt: skip
+    return f"{dag_id}: {states}\n" + "\n".join(tails)
 
 
 def _note_state(response: Any, path: str, into: list[str]) -> None:
@@ -77,17 +92,16 @@ def test_launch_task_is_shown_deferred_while_its_job_runs(site: Site, runs: Runs
     screenshot(page, "launch-train-deferred")
 
 
-def test_both_example_runs_succeed(site: Site, finished: Runs, page: Any) -> None:
+def test_every_example_run_succeeds(site: Site, finished: Runs, page: Any) -> None:
     from playwright.sync_api import expect
 
-    assert site.stack.run_state(TRANSFER_DAG, finished.transfer) == "success", site.stack.task_states(
-        TRANSFER_DAG, finished.transfer
-    )
-    assert site.stack.run_state(LAUNCH_DAG, finished.launch) == "success", site.stack.task_states(
-        LAUNCH_DAG, finished.launch
-    )
+    for dag_id in (TRANSFER_DAG, LAUNCH_DAG, OVERLAY_DAG):
+        run_id = finished.of(dag_id)
+        assert site.stack.run_state(dag_id, run_id) == "success", _failure_report(site, dag_id, run_id)
     assert set(site.stack.task_states(TRANSFER_DAG, finished.transfer).values()) == {"success"}
     assert site.stack.task_states(LAUNCH_DAG, finished.launch) == {"train": "success", "report": "success"}
+    moved = {p.name: p.read_bytes() for p in site.overlay_destination.iterdir()}
+    assert moved == site.overlay_expected, "the overlay run's destination differs from its source"
 
     page.goto(f"{site.url}/dags/{TRANSFER_DAG}/runs/{urllib.parse.quote(finished.transfer, safe='')}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
@@ -115,7 +129,7 @@ plan_view = pytest.mark.skipif(PLUGIN_MISSING, reason="the UI plugin (airflow_pr
 @plan_view
 def test_plan_view_refuses_unauthenticated_requests(site: Site, finished: Runs) -> None:
     query = urllib.parse.urlencode(
-        {"dag_id": TRANSFER_DAG, "run_id": finished.transfer, "task_id": "s3_to_gcs", "map_index": -1}
+        {"dag_id": OVERLAY_DAG, "run_id": finished.overlay, "task_id": "copy_shards", "map_index": -1}
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{site.url}/sky/plan?{query}", timeout=30)
@@ -125,35 +139,23 @@ def test_plan_view_refuses_unauthenticated_requests(site: Site, finished: Runs) 
 @plan_view
 @pytest.mark.parametrize(
     ("dag_id", "task_id", "picture"),
-    [(TRANSFER_DAG, "s3_to_gcs", "route"), (LAUNCH_DAG, "train", "candidates")],
+    [(OVERLAY_DAG, "copy_shards", "route"), (LAUNCH_DAG, "train", "candidates")],
 )
 def test_sky_plan_link_opens_the_plan_view_with_a_picture(
-    site: Site, finished: Runs, browser: Any, page: Any, dag_id: str, task_id: str, picture: str
+    site: Site, finished: Runs, page: Any, dag_id: str, task_id: str, picture: str
 ) -> None:
     from playwright.sync_api import expect
 
-    run_id = finished.transfer if dag_id == TRANSFER_DAG else finished.launch
-    page.goto(task_url(site, dag_id, run_id, task_id))
-    link = page.get_by_role("link", name="Sky plan").or_(page.get_by_role("button", name="Sky plan"))
-    expect(link.first, "the task shows no 'Sky plan' extra link (UI plugin present)").to_be_visible()
+    page.goto(task_url(site, dag_id, finished.of(dag_id), task_id))
+    page.get_by_role("link", name="Details", exact=True).click()  # extra links live in the Details tab
+    link = page.locator('a[href*="/sky/plan?"]', has_text="Sky plan")
+    expect(link, "the task's Details show no 'Sky plan' extra link (the UI plugin is installed)").to_be_visible()
 
-    plan = _follow(browser, page, link.first)
-    assert "/sky/plan" in plan.url, f"the 'Sky plan' link led to {plan.url}"
-    svg = plan.locator(f'svg[data-sky-picture="{picture}"]')
+    with page.expect_navigation():
+        link.click()  # a same-origin link: the UI opens it in this tab
+    assert "/sky/plan?" in page.url, f"the 'Sky plan' link led to {page.url}"
+    svg = page.locator(f'svg[data-sky-picture="{picture}"]')
     expect(svg.first, f"the plan view shows no {picture} picture").to_be_visible()
-    assert svg.first.bounding_box()["width"] > 50
-    screenshot(plan, f"plan-view-{dag_id}-{task_id}")
-    if plan is not page:
-        plan.close()
-
-
-def _follow(browser: Any, page: Any, link: Any) -> Any:
-    """Click an extra link; it may open in a new tab (target=_blank) or in this one."""
-    opened: list[Any] = []
-    browser.on("page", opened.append)
-    link.click()
-    page.wait_for_timeout(500)
-    browser.remove_listener("page", opened.append)
-    target = opened[0] if opened else page
-    target.wait_for_load_state()
-    return target
+    box = svg.first.bounding_box()
+    assert box is not None and box["width"] > 50 and box["height"] > 50, f"the {picture} picture is {box}"
+    screenshot(page, f"plan-view-{dag_id}-{task_id}")
