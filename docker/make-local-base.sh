@@ -16,8 +16,9 @@ CACHE=${CACHE:-.tools/images}
 PACKAGES=python3,python3-venv,python3-pip,ca-certificates
 
 if [ -z "${MIRROR:-}" ]; then
-  MIRROR=$(grep -hoE '^(URIs:|deb) +https?://[^ ]+/debian' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-    | grep -v security | head -n1 | awk '{print $2}' || true)
+  # deb822 "URIs: URL" or one-line "deb [options] URL suite ...": the first Debian archive URL.
+  MIRROR=$(grep -hoE '^(URIs:|deb)( +\[[^]]*\])? +https?://[^ ]+/debian/?( |$)' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | awk '{print $NF}' | head -n1 || true)
   MIRROR=${MIRROR:-http://deb.debian.org/debian}
 fi
 
