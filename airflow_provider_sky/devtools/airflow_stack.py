@@ -91,6 +91,11 @@ class AirflowStack:
             "AIRFLOW__API__BASE_URL": self.base_url,
             "AIRFLOW__API__SECRET_KEY": self._secret("secret_key"),
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
+            # Airflow 3.3 may fail a resumed deferred task with the stale "success" its deferring
+            # process reported, when the scheduler reads that event after the task runs again
+            # (apache/airflow#72716, open): one quick retry carries such a run through.
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "1",
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",
             "AIRFLOW__API__AUTO_REFRESH_INTERVAL": "1",  # the UI shows short states (deferred) while they last
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
@@ -255,6 +260,16 @@ class AirflowStack:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         answer = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_quote(run_id)}/taskInstances?limit=100")
         return {ti["task_id"]: ti["state"] for ti in answer["task_instances"]}
+
+    def wait_for_task(self, dag_id: str, run_id: str, task_id: str, timeout: float = 60.0) -> str:
+        """Until the scheduler has given the task instance a state (it exists from then on); returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.task_states(dag_id, run_id).get(task_id)
+            if state is not None:
+                return state
+            time.sleep(0.2)
+        raise StackError(f"{dag_id} {run_id}: {task_id} never scheduled: {self.task_states(dag_id, run_id)}")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120.0) -> str:
         """Until the run is success or failed; returns that state (a timeout raises with the task states)."""

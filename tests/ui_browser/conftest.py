@@ -191,7 +191,7 @@ def _listening(port: int) -> bool:
 @pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Any]:
     """A headless Chromium context, logged in through Airflow's sign-in form as the admin."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     profile = Path(tempfile.mkdtemp(prefix="sky-ui-chromium-"))
     with sync_playwright() as playwright:
@@ -200,6 +200,7 @@ def browser(site: Site) -> Iterator[Any]:
             viewport={"width": 1400, "height": 900},
         )  # fmt: skip
         context.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)  # two shared cores: a page may take seconds to render
         try:
             page = context.new_page()
             page.goto(site.url + "/")

@@ -13,12 +13,12 @@ launch task while it is still deferred.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +59,12 @@ def finished(site: Site, runs: Runs) -> Iterator[Runs]:
     yield runs
 
 
+def _retried(site: Site, dag_id: str, run_id: str) -> list[str]:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+    answer = site.stack.request("GET", path)
+    return [ti["task_id"] for ti in answer["task_instances"] if ti["try_number"] > 1]
+
+
 def _failure_report(site: Site, dag_id: str, run_id: str) -> str:
     """Task states, and the log tail of every failed task: what a red run needs to be understood."""
     states = site.stack.task_states(dag_id, run_id)
@@ -67,10 +73,16 @@ def _failure_report(site: Site, dag_id: str, run_id: str) -> str:
     return f"{dag_id}: {states}\n" + "\n".join(tails)
 
 
-def _note_state(response: Any, path: str, into: list[str]) -> None:
-    if path in response.url and response.ok:
-        with contextlib.suppress(Exception):  # a body still streaming or not JSON: nothing to note
-            into.append(str(response.json().get("state")))
+def _states_fetched(responses: list[Any]) -> list[str]:
+    """The task states in the task-instance answers the page received (read after the fact: a
+    response body must not be read inside Playwright's event callback)."""
+    states = []
+    for response in responses:
+        try:
+            states.append(str(response.json().get("state")) if response.ok else f"HTTP {response.status}")
+        except Exception as exc:  # a body no longer available: say so rather than hide the rest
+            states.append(f"unreadable ({type(exc).__name__})")
+    return states
 
 
 def task_url(site: Site, dag_id: str, run_id: str, task_id: str) -> str:
@@ -80,15 +92,24 @@ def task_url(site: Site, dag_id: str, run_id: str, task_id: str) -> str:
 def test_launch_task_is_shown_deferred_while_its_job_runs(site: Site, runs: Runs, page: Any) -> None:
     from playwright.sync_api import expect
 
-    fetched: list[str] = []  # the states the page itself fetched, for the failure message
-    page.on("response", lambda response: _note_state(response, "/taskInstances/train/", fetched))
+    # Opened before the scheduler has made the task instance, the page says "No Task Instance
+    # found" and stops asking; a user opens it from the grid, where the task already exists.
+    site.stack.wait_for_task(LAUNCH_DAG, runs.launch, "train")
+    answers: list[Any] = []  # the page's own task-instance fetches, for the failure message
+
+    def keep(response: Any) -> None:
+        if "/taskInstances/train/-1" in response.url:
+            answers.append(response)
+
+    page.on("response", keep)
     page.goto(task_url(site, LAUNCH_DAG, runs.launch, "train"))
-    header = page.get_by_role("heading", name=re.compile(r"^\s*train\b"))
-    expect(header).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"^\s*train\b"))).to_be_visible()
 
     # the page refreshes itself every second while the task is active; the test never reloads it
-    badge = page.get_by_text("Deferred", exact=True).first
-    expect(badge, f"never shown deferred; the page fetched the states {fetched}").to_be_visible(timeout=90_000)
+    try:
+        expect(page.get_by_text("Deferred", exact=True).first).to_be_visible(timeout=90_000)
+    except AssertionError as exc:
+        raise AssertionError(f"never shown deferred; the page fetched the states {_states_fetched(answers)}") from exc
     screenshot(page, "launch-train-deferred")
 
 
@@ -100,6 +121,10 @@ def test_every_example_run_succeeds(site: Site, finished: Runs, page: Any) -> No
         assert site.stack.run_state(dag_id, run_id) == "success", _failure_report(site, dag_id, run_id)
     assert set(site.stack.task_states(TRANSFER_DAG, finished.transfer).values()) == {"success"}
     assert site.stack.task_states(LAUNCH_DAG, finished.launch) == {"train": "success", "report": "success"}
+    dags = (TRANSFER_DAG, LAUNCH_DAG, OVERLAY_DAG)
+    retried = {dag_id: tasks for dag_id in dags if (tasks := _retried(site, dag_id, finished.of(dag_id)))}
+    if retried:  # the run still passed; say so, as it may be Airflow's resume race again
+        warnings.warn(f"tasks needed a retry (apache/airflow#72716?): {retried}", stacklevel=1)
     moved = {p.name: p.read_bytes() for p in site.overlay_destination.iterdir()}
     assert moved == site.overlay_expected, "the overlay run's destination differs from its source"
 
