@@ -143,7 +143,7 @@ def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: li
     deadline = time.monotonic() + 5
     while True:
         airflow = stack.leftovers()
-        vms = [p for p in psutil.process_iter() if _env(p).get(local.ENV_ROOT, "").startswith(str(state_dir))]
+        vms = [p for p in psutil.process_iter() if _of_local_vm(p, state_dir)]
         alive = [pid for pid in emulator_pids if _alive(pid)]
         if not (airflow or vms or alive) or time.monotonic() > deadline:
             break
@@ -159,6 +159,12 @@ def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: li
         from airflow_provider_sky.testbed import iproute
 
         assert not set(netns) & set(iproute.namespaces()), f"testbed namespaces left: {netns}"
+
+
+def _of_local_vm(proc: psutil.Process, state_dir: Path) -> bool:
+    """A local VM's process: a job (it carries the VM marker) or its sshd (sshd re-executes itself
+    with a clean environment, so only its config path under the state dir tells)."""
+    return _env(proc).get(local.ENV_ROOT, "").startswith(str(state_dir)) or str(state_dir) in _cmd_full(proc)
 
 
 def _env(proc: psutil.Process) -> dict[str, str]:
