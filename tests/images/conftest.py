@@ -3,7 +3,7 @@
 Builds run with podman (chroot isolation) on the debootstrap base docker/make-local-base.sh
 caches under .tools/images; containers are worked with buildah. Without root or those tools the
 tests skip with the reason, and in CI (CI=true) they fail, as the emulator tests do. The worker
-image is built only with SKY_IMAGE_TESTS=all (see ``worker_image``).
+image is built in CI and, elsewhere, with SKY_IMAGE_TESTS=all (see ``worker_image``).
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ def gateway_image() -> str:
 
 @pytest.fixture(scope="session")
 def worker_image() -> str:
-    # Installing Airflow's ~180 packages into a bare base takes 3.5-5 min on a cold cache, more
-    # than this suite can spend in CI; the gateway image (about 70 s) is always built and run.
-    if os.environ.get("SKY_IMAGE_TESTS") != "all":
-        pytest.skip("the worker image build takes minutes: set SKY_IMAGE_TESTS=all to build and check it")
+    # Installing Airflow's ~180 packages into a bare base takes 3-5 min on a cold cache: CI pays it
+    # (the issue's "both images build and their tests pass"); a local run opts in.
+    if os.environ.get("SKY_IMAGE_TESTS") != "all" and os.environ.get("CI") != "true":
+        pytest.skip("the worker image build takes minutes: set SKY_IMAGE_TESTS=all to build and check it (CI does)")
     return build("worker")
 
 
