@@ -53,6 +53,7 @@ from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, Ex
 
 from airflow_provider_sky.credentials import AzureCredentials
 from airflow_provider_sky.errors import IntegrityError, SkyUserError, StoreError
+from airflow_provider_sky.stores import azure_listing
 from airflow_provider_sky.stores._common import (
     DEFAULT_PAGE_SIZE,
     OCTET_STREAM,
@@ -144,6 +145,13 @@ class AzureBlobStore(ObjectStore):
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         container = self._client.get_container_client(bucket)
+        if azure_listing.available(container):
+            with self._translate(bucket, f"list azure://{self.account}/{bucket}/{prefix}"):
+                for blobs in azure_listing.list_pages(container, prefix, self._page_size):
+                    for blob in blobs:
+                        if not is_reserved(blob["name"], prefix):
+                            yield _listed_info(blob)
+            return
         items = container.list_blobs(
             name_starts_with=prefix or None, include=["metadata"], results_per_page=self._page_size
         )
@@ -603,6 +611,16 @@ def _from_azure(metadata: Mapping[str, str] | None) -> dict[str, str]:
         name = name.lower()
         out[name.replace("_", "-") if name.startswith("sky_") else name] = value
     return out
+
+
+def _listed_info(blob: Mapping[str, Any]) -> ObjectInfo:
+    """What ``_info`` gives for the same blob, from a listing parsed by ``azure_listing``."""
+    etag = strip_quotes(blob["etag"])
+    checksums = {"etag": etag} if etag else {}
+    if blob["md5"]:
+        checksums["md5"] = blob["md5"].hex()
+    return ObjectInfo(key=blob["name"], size=blob["size"], etag=etag, mtime=blob["mtime"], checksums=checksums,
+                      metadata=_from_azure(blob["metadata"]))  # fmt: skip
 
 
 def _info(props: Any) -> ObjectInfo:
