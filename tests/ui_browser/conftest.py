@@ -163,7 +163,13 @@ def _assert_nothing_left(stack: AirflowStack, state_dir: Path, emulator_pids: li
 
 def _of_local_vm(proc: psutil.Process, state_dir: Path) -> bool:
     """A local VM's process: a job (it carries the VM marker) or its sshd (sshd re-executes itself
-    with a clean environment, so only its config path under the state dir tells)."""
+    with a clean environment, so only its config path under the state dir tells). A zombie runs
+    nothing: it waits for a parent that may never reap it (a container's init), so it is no leak."""
+    try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.Error:
+        return False
     return _env(proc).get(local.ENV_ROOT, "").startswith(str(state_dir)) or str(state_dir) in _cmd_full(proc)
 
 
