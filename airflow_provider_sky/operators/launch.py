@@ -290,12 +290,28 @@ class SkyLaunchOperator(BaseOperator):
             raise
 
     @staticmethod
-    def cluster_name_for(context: Context) -> str:
+    def cluster_name_for(context: Context, try_number: int | None = None) -> str:
         """Deterministic per try, so a resumed or killed task finds its own cluster again."""
         ti = context["ti"]
-        ident = f"{ti.dag_id}|{ti.task_id}|{ti.run_id}|{ti.map_index}|{ti.try_number}"
+        attempt = ti.try_number if try_number is None else try_number
+        ident = f"{ti.dag_id}|{ti.task_id}|{ti.run_id}|{ti.map_index}|{attempt}"
         digest = hashlib.sha1(ident.encode()).hexdigest()[:10]
         return f"sky-{sanitize_label(ti.task_id, 24).strip('-_') or 'task'}-{digest}"
+
+    def _remove_earlier_tries(self, context: Context, args: LaunchArguments) -> None:
+        """A retry first deletes the clusters earlier tries of this task instance left behind.
+
+        A try can end before its teardown runs: its worker was lost, or Airflow failed the task
+        as it resumed from deferral (apache/airflow#72716, seen with 3.3). Its cluster is still in
+        this worker's state dir under that try's name; clusters recorded elsewhere are the
+        janitor's (their DAG-run tags and TTL). Kept clusters (``keep_cluster``) are left alone.
+        """
+        if args.keep_cluster:
+            return
+        for earlier in range(1, int(context["ti"].try_number)):
+            name = self.cluster_name_for(context, earlier)
+            if runner.teardown_by_name(name, log=self.log.info):
+                self.log.warning("deleted cluster %s, left behind by try %d of this task", name, earlier)
 
     def _tags(self, context: Context, cluster_name: str, args: LaunchArguments) -> dict[str, str]:
         ti = context["ti"]
@@ -317,6 +333,7 @@ class SkyLaunchOperator(BaseOperator):
         spec = self.task_spec(context)
         plan = self._launch_plan(spec, args)
         self.log.info("Launch plan:\n%s\n%s", plan.table(), plan.explain())
+        self._remove_earlier_tries(context, args)
         cluster_name = self._cluster_name = self.cluster_name_for(context)
         blocked: list[list[Any]] = []
         attempts: list[runner.Attempt] = []

@@ -207,3 +207,16 @@ def test_the_polling_owner_refreshes_the_heartbeat(sshd_available, make_local_pl
     op = _operator("sleep 2.5", deferrable=False, plan=make_local_plan("local-a1").to_dict())
     op.execute(_context())
     assert len(beats) >= 2 and beats == sorted(beats) and beats[-1] > beats[0]
+
+
+def test_a_retry_first_deletes_the_cluster_an_earlier_try_left_behind(sshd_available, make_local_plan):
+    """Try 1 ended before its teardown (as when Airflow fails a task resuming from deferral)."""
+    plan = make_local_plan("local-a1").to_dict()
+    left = _operator("true", deferrable=False, keep_cluster=True, plan=plan).execute(_context(try_number=1))
+    assert state.load_record(left["cluster_name"]) is not None
+
+    result = _operator("true", deferrable=False, plan=plan).execute(_context(try_number=2))
+
+    assert result["exit_code"] == 0 and result["cluster_name"] != left["cluster_name"]
+    assert state.load_record(left["cluster_name"]) is None
+    assert state.list_clusters() == []
