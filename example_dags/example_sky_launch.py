@@ -33,7 +33,7 @@ with DAG(
             "envs": {"GREETING": "hello from the local cloud"},
             "setup": "echo setting up on $(hostname)",
             # a few seconds of work: long enough to see the task deferred in the UI while it runs
-            "run": 'echo "$GREETING (node $SKY_NODE_RANK of $SKY_NUM_NODES)"; sleep 3; echo done',
+            "run": 'echo "$GREETING (node $SKY_NODE_RANK of $SKY_NUM_NODES)"; sleep 10; echo done',
         },
         backend_options={"local": {"capacity": {"local-a1": 0, "local-a2": 0}}},
         failover=True,
