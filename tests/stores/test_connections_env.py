@@ -194,19 +194,25 @@ def test_a_credential_flag_wins_over_the_default_connection(fresh_bucket, tmp_pa
     assert [o.key for o in bucket.store.list(bucket.bucket, "")] == ["a.txt"]
 
 
-def test_cp_asks_airflows_secrets_backend_for_a_default_connection_no_variable_defines(fresh_bucket, tmp_path):
-    source, destination = fresh_bucket("gs"), fresh_bucket("file")
-    source.store.put(source.bucket, "obj.bin", b"from the backend", hashlib.md5(b"from the backend").digest(), {})
+def _gcs_default_in_a_secrets_backend(source, tmp_path, data: bytes) -> dict[str, str]:
+    """`obj.bin` on the fake GCS source, and the environment of an Airflow whose secrets backend
+    (a connections file) defines `google_cloud_default` pointing at that emulator."""
+    source.store.put(source.bucket, "obj.bin", data, hashlib.md5(data).digest(), {})
     conns_file = tmp_path / "connections.json"
     conns_file.write_text(json.dumps({"google_cloud_default": {
         "conn_type": "google_cloud_platform",
         "extra": {"project": "p", "endpoint_url": source.emulator.endpoint, "is_anonymous": True},
     }}))  # fmt: skip
-    backend = {
+    return {
         "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
         "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
         "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(conns_file)}),
     }
+
+
+def test_cp_asks_airflows_secrets_backend_for_a_default_connection_no_variable_defines(fresh_bucket, tmp_path):
+    source, destination = fresh_bucket("gs"), fresh_bucket("file")
+    backend = _gcs_default_in_a_secrets_backend(source, tmp_path, b"from the backend")
 
     result = _cli(["cp", "--no-progress", f"{source.url}obj.bin", f"{destination.url}obj.bin"], {}, **backend)
 
@@ -231,18 +237,8 @@ def test_a_default_connection_in_airflow_wins_over_the_sdks_variables_as_in_the_
 ):
     """The official hooks use `google_cloud_default` wherever Airflow finds it; the SDK's variables only without."""
     source, destination = fresh_bucket("gs"), fresh_bucket("file")
-    source.store.put(source.bucket, "obj.bin", b"via the connection", hashlib.md5(b"via the connection").digest(), {})
-    conns_file = tmp_path / "connections.json"
-    conns_file.write_text(json.dumps({"google_cloud_default": {
-        "conn_type": "google_cloud_platform",
-        "extra": {"project": "p", "endpoint_url": source.emulator.endpoint, "is_anonymous": True},
-    }}))  # fmt: skip
-    backend = {
-        "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
-        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
-        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(conns_file)}),
-        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9",  # nothing listens there: used, the copy would fail
-    }
+    backend = _gcs_default_in_a_secrets_backend(source, tmp_path, b"via the connection")
+    backend["STORAGE_EMULATOR_HOST"] = "http://127.0.0.1:9"  # nothing listens there: used, the copy would fail
 
     result = _cli(["cp", "--no-progress", f"{source.url}obj.bin", f"{destination.url}obj.bin"], {}, **backend)
 
