@@ -17,7 +17,7 @@ carries only the login public key; the VM's own host key is read back from seria
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +165,7 @@ def launch(request: ProvisionRequest, options: Mapping[str, Any]) -> list[Instan
         except gexc.GoogleAPICallError as exc:
             raise _api_error(exc, request) from exc
         _wait(clients, request.zone, operation, request)
-    found = _list(clients, f'labels.{TAG_CLUSTER} = "{sanitize_label(request.cluster_name)}"', options)
+    found = _list(clients, _cluster_filter(request.cluster_name), options)
     return console_keys.pin_host_keys(found, lambda i: serial_output(clients, i), request, timeout,
                                       lambda: terminate(request.cluster_name, request.region, options))
 
@@ -193,22 +193,30 @@ def _to_instance(raw: Any, options: Mapping[str, Any]) -> Instance:
     )
 
 
-def _list(clients: Clients, label_filter: str, options: Mapping[str, Any]) -> list[Instance]:
-    out = []
+def _cluster_filter(cluster_name: str) -> str:
+    return f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"'
+
+
+def _raw_instances(clients: Clients, label_filter: str) -> Iterator[Any]:
+    """Every instance the label filter matches, in every zone, as the API returns it."""
     pager = clients.instances.aggregated_list(request={"project": clients.project, "filter": label_filter})
     for _, scoped in pager:
-        out += [_to_instance(raw, options) for raw in scoped.instances]
+        yield from scoped.instances
+
+
+def _list(clients: Clients, label_filter: str, options: Mapping[str, Any]) -> list[Instance]:
+    out = [_to_instance(raw, options) for raw in _raw_instances(clients, label_filter)]
     return sorted(out, key=lambda i: i.instance_id)
 
 
 def describe(cluster_name: str, region: str, options: Mapping[str, Any]) -> list[Instance]:
-    found = _list(_clients(options), f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"', options)
+    found = _list(_clients(options), _cluster_filter(cluster_name), options)
     return [i for i in found if i.region == region]
 
 
 def terminate(cluster_name: str, region: str, options: Mapping[str, Any]) -> None:
     clients = _clients(options)
-    found = _list(clients, f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"', options)
+    found = _list(clients, _cluster_filter(cluster_name), options)
     for instance in found:
         if instance.region != region:
             continue
@@ -226,18 +234,15 @@ def set_tags(cluster_name: str, region: str, options: Mapping[str, Any], tags: M
     a concurrent change makes the call fail instead of silently dropping the other writer's labels.
     """
     clients = _clients(options)
-    pager = clients.instances.aggregated_list(
-        request={"project": clients.project, "filter": f'labels.{TAG_CLUSTER} = "{sanitize_label(cluster_name)}"'})
-    for _, scoped in pager:
-        for raw in scoped.instances:
-            zone = raw.zone.rsplit("/", 1)[-1]
-            if zone.rsplit("-", 1)[0] != region:
-                continue
-            labels = {**dict(raw.labels), **{k: sanitize_label(v) for k, v in tags.items()}}
-            operation = clients.instances.set_labels_unary(
-                project=clients.project, zone=zone, instance=raw.name,
-                instances_set_labels_request_resource={"labels": labels, "label_fingerprint": raw.label_fingerprint})
-            _wait(clients, zone, operation, ProvisionRequest(cluster_name, CLOUD, region, zone, "", False, 0, ""))
+    for raw in _raw_instances(clients, _cluster_filter(cluster_name)):
+        zone = raw.zone.rsplit("/", 1)[-1]
+        if zone.rsplit("-", 1)[0] != region:
+            continue
+        labels = {**dict(raw.labels), **{k: sanitize_label(v) for k, v in tags.items()}}
+        operation = clients.instances.set_labels_unary(
+            project=clients.project, zone=zone, instance=raw.name,
+            instances_set_labels_request_resource={"labels": labels, "label_fingerprint": raw.label_fingerprint})
+        _wait(clients, zone, operation, ProvisionRequest(cluster_name, CLOUD, region, zone, "", False, 0, ""))
 
 
 def list_tagged(options: Mapping[str, Any]) -> list[Instance]:
