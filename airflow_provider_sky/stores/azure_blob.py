@@ -150,7 +150,7 @@ class AzureBlobStore(ObjectStore):
                 for blobs in azure_listing.list_pages(container, prefix, self._page_size):
                     for blob in blobs:
                         if not is_reserved(blob["name"], prefix):
-                            yield _listed_info(blob)
+                            yield _blob_info(blob)
             return
         items = container.list_blobs(
             name_starts_with=prefix or None, include=["metadata"], results_per_page=self._page_size
@@ -613,8 +613,8 @@ def _from_azure(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-def _listed_info(blob: Mapping[str, Any]) -> ObjectInfo:
-    """What ``_info`` gives for the same blob, from a listing parsed by ``azure_listing``."""
+def _blob_info(blob: Mapping[str, Any]) -> ObjectInfo:
+    """A blob's record, from a listing parsed by ``azure_listing`` or from the SDK's properties."""
     etag = strip_quotes(blob["etag"])
     checksums = {"etag": etag} if etag else {}
     if blob["md5"]:
@@ -624,17 +624,11 @@ def _listed_info(blob: Mapping[str, Any]) -> ObjectInfo:
 
 
 def _info(props: Any) -> ObjectInfo:
-    etag = strip_quotes(props.etag)
-    checksums = {"etag": etag} if etag else {}
+    """The record of the SDK's ``BlobProperties`` (a stat, or the SDK's own listing)."""
     content_md5 = props.content_settings.content_md5 if props.content_settings else None
-    if content_md5:
-        checksums["md5"] = bytes(content_md5).hex()
     modified = props.last_modified
-    return ObjectInfo(
-        key=props.name,
-        size=int(props.size or 0),
-        etag=etag,
-        mtime=modified.timestamp() if modified else None,
-        checksums=checksums,
-        metadata=_from_azure(props.metadata),
-    )
+    return _blob_info({
+        "name": props.name, "size": int(props.size or 0), "etag": props.etag,
+        "mtime": modified.timestamp() if modified else None,
+        "md5": bytes(content_md5) if content_md5 else None, "metadata": props.metadata,
+    })  # fmt: skip
